@@ -1,0 +1,113 @@
+// distill plugins list | describe ID | check ID
+#include "cli/commands.hpp"
+#include "plugins/plugin_instance.hpp"
+
+#include <ATen/ATen.h>
+
+#include <iomanip>
+#include <iostream>
+
+namespace distill::cli {
+namespace {
+
+int list_plugins(const host::PluginRegistry& registry) {
+    if (registry.plugins().empty()) std::cout << "no plugins found (see --plugin-path, DISTILL_PLUGIN_PATH)\n";
+    for (const auto& p : registry.plugins()) {
+        std::cout << std::left << std::setw(14) << p.id() << " " << std::setw(5) << host::kind_name(p.kind()) << " "
+                  << std::setw(8) << p.descriptor->version << " " << p.library.string() << "\n";
+    }
+    return registry.refusals().empty() ? kExitOk : kExitBadInput;
+}
+
+int describe_plugin(const host::PluginRegistry& registry, const std::string& id) {
+    const host::LoadedPlugin* p = registry.find(id);
+    if (p == nullptr) throw host::PluginNotFound("unknown plugin '" + id + "' (see `distill plugins list`)");
+    const auto& d = *p->descriptor;
+    std::cout << d.id << " (" << host::kind_name(d.kind) << " plugin, version " << d.version << ")\n"
+              << "  " << (d.summary ? d.summary : "") << "\n"
+              << "  library: " << p->library.string() << " (" << p->library_name << " " << p->library_version
+              << ")\n";
+    if (d.param_count == 0) {
+        std::cout << "  parameters: none\n";
+        return kExitOk;
+    }
+    std::cout << "  parameters:\n";
+    for (size_t i = 0; i < d.param_count; ++i) {
+        const distill_param_spec& s = d.params[i];
+        const std::string constraints = host::describe_constraints(s);
+        std::cout << "    " << s.name << " (" << host::type_name(s.type)
+                  << ", default " << host::format_value(host::default_value(s))
+                  << (constraints.empty() ? "" : ", " + constraints) << ")\n"
+                  << "        " << (s.doc ? s.doc : "") << "\n";
+    }
+    return kExitOk;
+}
+
+int64_t int_param_or(const host::ParamValues& params, const std::string& name, int64_t fallback) {
+    for (const auto& [n, v] : params)
+        if (n == name && std::holds_alternative<int64_t>(v)) return std::get<int64_t>(v);
+    return fallback;
+}
+
+// Creates the plugin with its defaults and makes one call on small random
+// tensors: the quickest way for a plugin author to see it load and work.
+int check_plugin(const host::PluginRegistry& registry, const std::string& id) {
+    const host::LoadedPlugin* p = registry.find(id);
+    if (p == nullptr) throw host::PluginNotFound("unknown plugin '" + id + "' (see `distill plugins list`)");
+    const host::ParamValues params = host::resolve_params(*p->descriptor, {});
+    at::manual_seed(0);
+    if (p->kind() == DISTILL_KIND_MODEL) {
+        host::ModelInstance model(*p, params, "cpu");
+        const int64_t h = int_param_or(params, "n_mels", 128), w = int_param_or(params, "frames", 94);
+        auto out = model.forward({{"x", at::rand({2, 2, h, w})}});
+        int64_t count = 0;
+        for (const auto& [name, t] : model.parameters()) count += t.numel();
+        std::cout << id << ": forward of x [2, 2, " << h << ", " << w << "] ok; " << count << " parameters\n";
+        for (const auto& [name, t] : out) std::cout << "  " << name << " " << t.sizes() << "\n";
+        return kExitOk;
+    }
+    host::LossInstance loss(*p, params, "cpu");
+    at::Tensor recon = at::rand({2, 2, 64, 48}).requires_grad_(true);
+    const TensorMap inputs{{"recon", recon},
+                                 {"target", at::rand({2, 2, 64, 48})},
+                                 {"mu", at::randn({2, 8})},
+                                 {"logvar", at::randn({2, 8})},
+                                 {"z", at::randn({2, 8})}};
+    const distill_step_context ctx{sizeof(distill_step_context), 0, 1, 0, 1, 1};
+    auto out = loss.compute(inputs, ctx);
+    out.at("loss").backward();
+    const bool grad_ok = !recon.grad().defined() || recon.grad().isfinite().all().item<bool>();
+    std::cout << id << ": compute ok; loss = " << out.at("loss").item<double>()
+              << (grad_ok ? "; gradient finite\n" : "; gradient NOT finite\n");
+    for (const auto& [name, t] : out)
+        if (name != "loss") std::cout << "  " << name << " = " << t.item<double>() << "\n";
+    return grad_ok ? kExitOk : kExitRunFailed;
+}
+
+}  // namespace
+
+int cmd_plugins(const Args& args) {
+    po::options_description options("distill plugins list | describe ID | check ID");
+    options.add_options()("help,h", "show this help")("action", po::value<std::string>(), "list, describe or check")(
+        "id", po::value<std::string>(), "plugin id (describe, check)");
+    add_plugin_path_option(options);
+    po::positional_options_description positional;
+    positional.add("action", 1).add("id", 1);
+    const auto vm = parse("plugins", args, options, positional);
+    if (vm.count("help")) {
+        std::cout << options << "\n  list      one line per plugin: id, kind, version, library\n"
+                     "  describe  the parameter schema with defaults and docs\n"
+                     "  check     create with defaults and make one call on random tensors\n";
+        return kExitOk;
+    }
+    const std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
+    const auto registry = load_plugins(vm);
+    if (action == "list") return list_plugins(registry);
+    if (action != "describe" && action != "check")
+        throw UsageError("plugins: unknown action '" + action + "' (list, describe, check)");
+    if (!vm.count("id")) throw UsageError("plugins " + action + ": which plugin? (distill plugins " + action + " ID)");
+    const std::string id = vm["id"].as<std::string>();
+    return action == "describe" ? describe_plugin(registry, id) : check_plugin(registry, id);
+}
+
+}  // namespace distill::cli

@@ -1,0 +1,11 @@
+// Every subcommand: takes the arguments after its name, returns the exit
+// status. UsageError and other exceptions are reported by main().
+#pragma once
+
+#include "cli/cli_common.hpp"
+
+namespace distill::cli {
+
+int cmd_plugins(const Args& args);
+
+}  // namespace distill::cli

@@ -1,0 +1,68 @@
+// distill: run TOML-described audio VAE experiments with pluggable models and
+// losses, and keep every metric in SQLite.
+#include "cli/commands.hpp"
+
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+
+namespace {
+
+struct Command {
+    const char* name;
+    int (*run)(const distill::cli::Args&);
+    const char* summary;
+};
+
+const Command kCommands[] = {
+    {"plugins", &distill::cli::cmd_plugins, "list, describe or smoke-test the loadable plugins"},
+};
+
+void print_help() {
+    std::cout << "distill " << DISTILL_VERSION
+              << " - experiment runner for small-corpus generative audio\n\n"
+                 "usage: distill <command> [options]\n\ncommands:\n";
+    for (const auto& c : kCommands) std::cout << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+    std::cout << "\n`distill <command> --help` shows a command's options.\n"
+                 "exit status: 0 success, 1 a run failed, 2 bad input (file, key, plugin or option).\n"
+                 "environment: DISTILL_PLUGIN_PATH (colon-separated plugin directories).\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace distill::cli;
+    if (argc < 2) {
+        print_help();
+        return kExitBadInput;
+    }
+    const std::string first = argv[1];
+    if (first == "--help" || first == "-h" || first == "help") {
+        print_help();
+        return kExitOk;
+    }
+    if (first == "--version") {
+        std::cout << "distill " << DISTILL_VERSION << " (plugin ABI " << DISTILL_ABI_MAJOR << "." << DISTILL_ABI_MINOR
+                  << ", LibTorch " << distill::host::host_torch_version() << ")\n";
+        return kExitOk;
+    }
+    for (const auto& command : kCommands) {
+        if (first != command.name) continue;
+        const Args args(argv + 2, argv + argc);
+        try {
+            return command.run(args);
+        } catch (const UsageError& e) {
+            std::cerr << "distill: " << e.what() << "\n";
+            return kExitBadInput;
+        } catch (const distill::host::PluginNotFound& e) {
+            std::cerr << "distill: " << e.what() << "\n";
+            return kExitBadInput;
+        } catch (const std::exception& e) {
+            std::cerr << "distill: error: " << e.what() << "\n";
+            return kExitRunFailed;
+        }
+    }
+    std::cerr << "distill: unknown command '" << first << "' (see `distill --help`)\n";
+    return kExitBadInput;
+}

@@ -1,0 +1,88 @@
+// An experiment as the rest of the host sees it: parsed from TOML, every
+// --set override applied, validated against the plugins' schemas, defaults
+// filled in. Nothing here loads data or touches torch.
+#pragma once
+
+#include "data/pipeline_config.hpp"
+#include "plugins/param_schema.hpp"
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace distill::experiment {
+
+// Bad experiment input. what() is "FILE:LINE:COL: message" whenever the
+// fault has a place in the file (or "--set KEY: message" for overrides).
+class ExperimentError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct DataSpec {
+    std::string dir;                     // corpus folder (required)
+    std::string cache_dir = ".distill-cache";  // relative to the working directory
+    data::PipelineConfig pipeline;
+    data::SplitConfig split;             // split.seed = the experiment seed
+};
+
+struct ModelSpec {
+    std::string plugin = "conv_vae";
+    host::ParamValues params;  // resolved against the plugin schema (n_mels/frames from data)
+};
+
+struct LossSpec {
+    std::string name;          // unique within the experiment; defaults to plugin
+    std::string plugin;
+    double weight = 1.0;
+    std::string schedule = "constant";  // "constant" | "linear_warmup"
+    double warmup_fraction = 0.3;       // of train.epochs, for linear_warmup
+    host::ParamValues params;  // resolved against the plugin schema
+};
+
+struct TrainSpec {
+    int64_t epochs = 200;
+    int64_t batch_size = 32;
+    std::string optimizer = "adamw";   // adamw | adam
+    double lr = 1e-3;
+    std::vector<double> betas{0.9, 0.999};
+    double eps = 1e-8;
+    double weight_decay = 0.01;
+    std::string scheduler = "cosine";  // cosine | constant
+    double eta_min = 0.0;
+    double grad_clip = 1.0;            // global L2 norm; 0 = off
+    int64_t checkpoint_every = 10;     // epochs; 0 = only at the end
+    int64_t keep_checkpoints = 3;
+    int64_t divergence_window = 5;
+    bool stop_on_divergence = false;
+    int64_t max_non_finite_steps = 10;  // in a row, then the run is `diverged`
+    int64_t log_every = 10;            // steps (every step in epoch 0)
+};
+
+struct OutputSpec {
+    std::string dir = "checkpoints";   // checkpoints go to DIR/run-<id>/
+};
+
+struct Experiment {
+    std::string name;
+    uint64_t seed = 0;
+    std::string device = "auto";       // auto | cpu | cuda | cuda:N
+    int64_t threads = 0;               // 0 = all cores
+    DataSpec data;
+    ModelSpec model;
+    std::vector<LossSpec> losses;
+    TrainSpec train;
+    OutputSpec output;
+
+    std::string source_path;           // the file as given
+    std::string source_text;           // its text, as read (stored with the run)
+    std::vector<std::string> overrides;  // --set KEY=VALUE, in order
+    // Every resolved setting as (dotted key, TOML-formatted value), sorted:
+    // what `validate` prints and what run_params records.
+    std::vector<std::pair<std::string, std::string>> resolved;
+};
+
+}  // namespace distill::experiment

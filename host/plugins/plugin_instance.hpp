@@ -1,0 +1,75 @@
+// Live plugin instances as the trainer sees them: C++ objects whose calls go
+// through the C ABI and whose failures come back as PluginCallError naming
+// the plugin and the call.
+#pragma once
+
+#include "plugins/param_schema.hpp"
+#include "plugins/plugin_registry.hpp"
+
+#include <distill/bridge.hpp>
+
+#include <stdexcept>
+#include <string>
+
+namespace distill::host {
+
+// "plugin 'stft': compute failed: <the plugin's message>"
+class PluginCallError : public std::runtime_error {
+public:
+    PluginCallError(const std::string& plugin_id, const std::string& call, const std::string& message, int code)
+        : std::runtime_error("plugin '" + plugin_id + "': " + call + " failed: " + message),
+          plugin_id_(plugin_id), call_(call), code_(code) {}
+    const std::string& plugin_id() const { return plugin_id_; }
+    const std::string& call() const { return call_; }
+    int code() const { return code_; }  // 2 = the plugin says its input was bad
+
+private:
+    std::string plugin_id_, call_;
+    int code_;
+};
+
+// Owns one distill_instance; destroy() runs in the destructor.
+class PluginInstance {
+public:
+    PluginInstance(const LoadedPlugin& plugin, const ParamValues& params, const std::string& device);
+    ~PluginInstance();
+    PluginInstance(const PluginInstance&) = delete;
+    PluginInstance& operator=(const PluginInstance&) = delete;
+
+    const std::string& id() const { return id_; }
+    const LoadedPlugin& plugin() const { return plugin_; }
+    const ParamValues& params() const { return params_; }
+
+protected:
+    // Reads and releases an error; throws PluginCallError when there was one.
+    void check(distill_error* error, const char* call) const;
+    distill_instance* handle() const { return instance_; }
+
+private:
+    LoadedPlugin plugin_;
+    std::string id_;
+    ParamValues params_;
+    distill_instance* instance_ = nullptr;
+};
+
+class ModelInstance : public PluginInstance {
+public:
+    ModelInstance(const LoadedPlugin& plugin, const ParamValues& params, const std::string& device);
+    TensorMap forward(const TensorMap& inputs);
+    NamedTensors parameters();
+    NamedTensors buffers();
+    void set_training(bool training);
+    TensorMap decode(const at::Tensor& latents);
+
+private:
+    const distill_model_api& api() const { return *plugin().descriptor->model; }
+};
+
+class LossInstance : public PluginInstance {
+public:
+    LossInstance(const LoadedPlugin& plugin, const ParamValues& params, const std::string& device);
+    // The plugin's "loss" and sub-terms; throws if "loss" is missing.
+    TensorMap compute(const TensorMap& inputs, const distill_step_context& context);
+};
+
+}  // namespace distill::host
