@@ -106,7 +106,10 @@ void PluginRegistry::load_library(const fs::path& given) {
     auto entry_fn = library.get<const distill_entry*()>(DISTILL_ENTRY_SYMBOL);
     keep_alive().push_back(std::move(library));
 
-    const distill_entry* entry = entry_fn();
+    add_entry(entry_fn(), file);
+}
+
+void PluginRegistry::add_entry(const distill_entry* entry, const fs::path& file) {
     if (entry == nullptr) {
         refuse(file, std::string(DISTILL_ENTRY_SYMBOL) + " returned NULL (the library failed to describe itself)");
         return;

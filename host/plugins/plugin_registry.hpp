@@ -60,6 +60,9 @@ public:
     void load_all(const std::vector<std::filesystem::path>& paths);
     void load_directory(const std::filesystem::path& dir);
     void load_library(const std::filesystem::path& file);
+    // Checks and indexes an entry that is already in memory (a loaded
+    // library's, or one linked into a test); `origin` names it in messages.
+    void add_entry(const distill_entry* entry, const std::filesystem::path& origin);
 
     const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
     const std::vector<Refusal>& refusals() const { return refusals_; }
