@@ -1,0 +1,253 @@
+// distill sweep EXP.toml [--jobs N] [--dry-run] [--resume SWEEP_ID] | distill sweep show ID
+//
+// A sweep is a grid of trials; each trial runs as its own `distill run`
+// process (--sweep-id/--trial-index), so a crashing trial never takes the
+// others down and `--jobs N` is N processes sharing one database.
+#include "cli/commands.hpp"
+#include "cli/run_signals.hpp"
+#include "experiment/sweep.hpp"
+#include "store/run_store.hpp"
+
+#include <boost/dll/runtime_symbol_info.hpp>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <csignal>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+namespace distill::cli {
+namespace fs = std::filesystem;
+namespace {
+
+std::string trial_label(const experiment::Trial& trial) {
+    std::string label;
+    for (const auto& [key, value] : trial.params) label += (label.empty() ? "" : ", ") + key + "=" + value;
+    return label.empty() ? "(base)" : label;
+}
+
+struct TrialProcess {
+    pid_t pid = -1;
+    int64_t index = 0;
+    fs::path log;
+};
+
+// Starts `distill run` for one trial; its output goes to `log`. The child
+// gets SIGTERM if the sweep process dies, so a killed sweep leaves no
+// orphan trial writing behind a later --resume.
+TrialProcess start_trial(const std::vector<std::string>& argv, int64_t index, const fs::path& log) {
+    std::vector<char*> raw;
+    for (const auto& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
+    raw.push_back(nullptr);
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("cannot start trial " + std::to_string(index) + ": fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(143);  // the sweep died before prctl took effect
+        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execv(raw[0], raw.data());
+        _exit(127);
+    }
+    return {pid, index, log};
+}
+
+std::string describe_exit(int status) {
+    if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+    return "unknown status";
+}
+
+void print_summary(store::RunStore& db, int64_t sweep_id, const experiment::Sweep& sweep) {
+    const auto trials = db.sweep_trials(sweep_id);
+    std::cout << "\nsweep " << sweep_id << ": " << sweep.trials.size() << " trials\n"
+              << std::left << std::setw(6) << "trial" << std::setw(6) << "run" << std::setw(13) << "status"
+              << std::setw(14) << "best val" << std::setw(7) << "epoch" << "parameters\n";
+    for (const auto& trial : sweep.trials) {
+        std::cout << std::left << std::setw(6) << trial.index;
+        const auto it = std::find_if(trials.begin(), trials.end(),
+                                     [&](const store::TrialSummary& t) { return t.trial_index == trial.index; });
+        if (it == trials.end()) {
+            std::cout << std::setw(6) << "-" << std::setw(13) << "not run" << std::setw(14) << "-" << std::setw(7) << "-";
+        } else {
+            std::ostringstream best, epoch;
+            if (it->best_val_loss) best << std::setprecision(6) << *it->best_val_loss; else best << "-";
+            if (it->best_epoch) epoch << *it->best_epoch + 1; else epoch << "-";
+            std::cout << std::setw(6) << it->run_id << std::setw(13) << it->status << std::setw(14) << best.str()
+                      << std::setw(7) << epoch.str();
+        }
+        std::cout << trial_label(trial) << "\n";
+        if (!trial.error.empty()) std::cout << "      error: " << trial.error << "\n";
+    }
+}
+
+int show_sweep(const po::variables_map& vm, int64_t sweep_id) {
+    store::RunStore db(vm["db"].as<std::string>(), store::OpenMode::kReadOnly);
+    auto trials = db.sweep_trials(sweep_id);
+    if (trials.empty()) throw UsageError("sweep " + std::to_string(sweep_id) + " has no runs in " + db.path().string());
+    // Best first; trials without a validation loss last.
+    std::stable_sort(trials.begin(), trials.end(), [](const store::TrialSummary& a, const store::TrialSummary& b) {
+        if (a.best_val_loss.has_value() != b.best_val_loss.has_value()) return a.best_val_loss.has_value();
+        return a.best_val_loss && *a.best_val_loss < *b.best_val_loss;
+    });
+    std::cout << std::left << std::setw(6) << "rank" << std::setw(6) << "trial" << std::setw(6) << "run"
+              << std::setw(13) << "status" << std::setw(14) << "best val" << std::setw(7) << "epoch" << "parameters\n";
+    int rank = 1;
+    for (const auto& t : trials) {
+        std::ostringstream best, epoch;
+        if (t.best_val_loss) best << std::setprecision(6) << *t.best_val_loss; else best << "-";
+        if (t.best_epoch) epoch << *t.best_epoch + 1; else epoch << "-";
+        std::cout << std::left << std::setw(6) << rank++ << std::setw(6) << t.trial_index << std::setw(6) << t.run_id
+                  << std::setw(13) << t.status << std::setw(14) << best.str() << std::setw(7) << epoch.str()
+                  << t.swept_params << "\n";
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+int cmd_sweep(const Args& args) {
+    po::options_description options("distill sweep EXP.toml [options] | distill sweep show SWEEP_ID");
+    options.add_options()("help,h", "show this help")("experiment", po::value<std::string>(), "experiment TOML file")(
+        "id", po::value<int64_t>(), "sweep id (show)")(
+        "set", po::value<std::vector<std::string>>()->composing(), "fix a key for every trial (repeatable)")(
+        "db", po::value<std::string>()->default_value("runs.db"), "SQLite run database")(
+        "jobs,j", po::value<int64_t>()->default_value(1), "trials to run at once, each its own process")(
+        "dry-run", "list the trials and their parameters, run nothing")(
+        "resume", po::value<int64_t>(), "continue sweep SWEEP_ID: skip completed trials, rerun the others");
+    add_plugin_path_option(options);
+    po::positional_options_description positional;
+    positional.add("experiment", 1).add("id", 1);
+    const auto vm = parse("sweep", args, options, positional);
+    if (vm.count("help")) {
+        std::cout << options << "\n";
+        return kExitOk;
+    }
+    if (!vm.count("experiment")) throw UsageError("sweep: which experiment? (distill sweep EXP.toml)");
+    const std::string first = vm["experiment"].as<std::string>();
+    if (first == "show") {
+        if (!vm.count("id")) throw UsageError("sweep show: which sweep? (distill sweep show SWEEP_ID)");
+        return show_sweep(vm, vm["id"].as<int64_t>());
+    }
+    const int64_t jobs = vm["jobs"].as<int64_t>();
+    if (jobs < 1) throw UsageError("sweep: --jobs must be at least 1");
+
+    const auto registry = load_plugins(vm);
+    const fs::path file = first;
+    std::vector<std::string> overrides;
+    if (vm.count("set")) overrides = vm["set"].as<std::vector<std::string>>();
+    experiment::Sweep sweep;
+    try {
+        sweep = experiment::expand_sweep(file, overrides, registry);
+    } catch (const experiment::ExperimentError& e) {
+        throw UsageError(e.what());
+    }
+    if (vm.count("dry-run")) {
+        std::cout << sweep.trials.size() << " trials over " << sweep.keys.size() << " swept keys\n";
+        for (const auto& trial : sweep.trials)
+            std::cout << "  trial " << trial.index << ": " << trial_label(trial)
+                      << (trial.error.empty() ? "" : "\n    invalid: " + trial.error) << "\n";
+        return kExitOk;
+    }
+
+    const fs::path db_path = vm["db"].as<std::string>();
+    store::RunStore db(db_path);
+    const auto& base = sweep.trials.front();
+    const std::string experiment_name = base.error.empty() ? base.experiment.name : file.stem().string();
+    std::ifstream source(file);
+    const std::string source_text((std::istreambuf_iterator<char>(source)), std::istreambuf_iterator<char>());
+    const int64_t experiment_id = db.record_experiment(experiment_name, source_text);
+    int64_t sweep_id = 0;
+    if (vm.count("resume")) {
+        sweep_id = vm["resume"].as<int64_t>();
+        if (!db.sweep_exists(sweep_id)) throw UsageError("sweep " + std::to_string(sweep_id) + " does not exist");
+    } else if (const auto existing = db.find_sweep(experiment_id, sweep.grid_json)) {
+        sweep_id = *existing;  // the same file again continues its sweep
+        std::cout << "continuing sweep " << sweep_id << " (same experiment and grid)\n";
+    } else {
+        sweep_id = db.create_sweep(experiment_id, experiment_name, sweep.grid_json);
+    }
+
+    // Trials already completed are skipped; failed, interrupted or never-run
+    // trials run (again). Invalid trials are recorded as failed runs.
+    std::vector<int64_t> pending;
+    for (const auto& trial : sweep.trials) {
+        if (db.trial_completed(sweep_id, trial.index)) continue;
+        if (!trial.error.empty()) {
+            store::RunInfo info;
+            info.experiment_id = experiment_id;
+            info.sweep_id = sweep_id;
+            info.trial_index = trial.index;
+            info.host_version = DISTILL_VERSION;
+            const int64_t run_id = db.create_run(info);
+            db.record_params(run_id, trial.params);
+            db.finish_run(run_id, "failed", trial.error);
+            std::cout << "trial " << trial.index << " invalid: " << trial.error << "\n";
+            continue;
+        }
+        pending.push_back(trial.index);
+    }
+
+    const fs::path log_dir = fs::path(base.error.empty() ? base.experiment.output.dir : "checkpoints") /
+                             ("sweep-" + std::to_string(sweep_id));
+    fs::create_directories(log_dir);
+    const std::string self = boost::dll::program_location().string();
+    // CPU threads are split between the jobs running at once.
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const int64_t threads = std::max<int64_t>(1, static_cast<int64_t>(cores) / jobs);
+    const std::atomic<int>* stop = install_stop_handlers();
+
+    std::vector<TrialProcess> running;
+    size_t next = 0;
+    std::cout << "sweep " << sweep_id << ": " << pending.size() << " of " << sweep.trials.size()
+              << " trials to run, " << jobs << " at a time; logs in " << log_dir.string() << std::endl;
+    while (next < pending.size() || !running.empty()) {
+        while (stop->load() == 0 && next < pending.size() && static_cast<int64_t>(running.size()) < jobs) {
+            const int64_t index = pending[next++];
+            std::vector<std::string> argv{self, "run", file.string(), "--db", db_path.string(), "--sweep-id",
+                                          std::to_string(sweep_id), "--trial-index", std::to_string(index)};
+            for (const auto& o : overrides) argv.insert(argv.end(), {"--set", o});
+            if (jobs > 1) argv.insert(argv.end(), {"--set", "threads=" + std::to_string(threads)});
+            if (vm.count("plugin-path"))
+                for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>())
+                    argv.insert(argv.end(), {"--plugin-path", p});
+            const fs::path log = log_dir / ("trial-" + std::to_string(index) + ".log");
+            running.push_back(start_trial(argv, index, log));
+            std::cout << "trial " << index << " started: " << trial_label(sweep.trials[index]) << std::endl;
+        }
+        if (stop->load() != 0 && next < pending.size()) next = pending.size();  // launch nothing more
+        int status = 0;
+        const pid_t done = waitpid(-1, &status, 0);
+        if (done < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        const auto it = std::find_if(running.begin(), running.end(), [&](const TrialProcess& t) { return t.pid == done; });
+        if (it == running.end()) continue;
+        std::cout << "trial " << it->index << " finished (" << describe_exit(status) << "), log " << it->log.string()
+                  << std::endl;
+        running.erase(it);
+    }
+
+    print_summary(db, sweep_id, sweep);
+    if (stop->load() != 0) return 128 + stop->load();
+    for (const auto& trial : sweep.trials)
+        if (!db.trial_completed(sweep_id, trial.index)) return kExitRunFailed;
+    return kExitOk;
+}
+
+}  // namespace distill::cli

@@ -1,0 +1,155 @@
+#include "train/checkpoint.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace distill::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+at::Tensor string_tensor(const std::string& text) {
+    at::Tensor t = at::empty({static_cast<int64_t>(text.size())}, at::kByte);
+    std::copy(text.begin(), text.end(), t.data_ptr<uint8_t>());
+    return t;
+}
+std::string tensor_string(const at::Tensor& t) {
+    const at::Tensor c = t.contiguous();
+    return std::string(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
+}
+at::Tensor doubles(const std::vector<double>& values) {
+    return at::tensor(values.empty() ? std::vector<double>{} : values, at::kDouble);
+}
+std::vector<double> to_vector(const at::Tensor& t) {
+    const at::Tensor c = t.to(at::kDouble).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+at::Tensor scalar(double v) { return at::tensor({v}, at::kDouble); }
+at::Tensor scalar(int64_t v) { return at::tensor({v}, at::kLong); }
+
+at::Tensor read(torch::serialize::InputArchive& archive, const std::string& key, const fs::path& file) {
+    at::Tensor t;
+    if (!archive.try_read(key, t)) throw CheckpointError("checkpoint " + file.string() + " has no '" + key + "'");
+    return t;
+}
+
+}  // namespace
+
+std::string checkpoint_name(int64_t epoch, int64_t next_step) {
+    char name[64];
+    std::snprintf(name, sizeof name, "ckpt-e%04lld-s%05lld.pt", static_cast<long long>(epoch),
+                  static_cast<long long>(next_step));
+    return name;
+}
+
+void save_checkpoint(const fs::path& file, const NamedTensors& parameters, const NamedTensors& buffers,
+                     torch::optim::Optimizer* optimizer, const CheckpointContent& content) {
+    const TrainingPosition& p = content.position;
+    torch::serialize::OutputArchive archive;
+    archive.write("format", scalar(kCheckpointFormat));
+    for (const auto& [name, t] : parameters) archive.write("param." + name, t.detach().cpu());
+    for (const auto& [name, t] : buffers) archive.write("buffer." + name, t.detach().cpu(), /*is_buffer=*/true);
+    if (optimizer != nullptr) {
+        torch::serialize::OutputArchive optimizer_archive;
+        optimizer->save(optimizer_archive);
+        archive.write("optimizer", optimizer_archive);
+    }
+    archive.write("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+    archive.write("position.epoch", scalar(p.epoch));
+    archive.write("position.next_step", scalar(p.next_step));
+    if (p.permutation.defined()) archive.write("position.permutation", p.permutation.cpu());
+    archive.write("position.epoch_loss_sum", scalar(p.epoch_loss_sum));
+    archive.write("position.epoch_finite_steps", scalar(p.epoch_finite_steps));
+    archive.write("position.train_loss_history", doubles(p.train_loss_history));
+    archive.write("position.best_val_loss", scalar(p.best_val_loss));
+    archive.write("position.best_epoch", scalar(p.best_epoch));
+    archive.write("position.elapsed_seconds", scalar(p.elapsed_seconds));
+    archive.write("norm.mode", string_tensor(content.norm.mode));
+    archive.write("norm.mean", doubles({content.norm.mean[0], content.norm.mean[1]}));
+    archive.write("norm.std", doubles({content.norm.std[0], content.norm.std[1]}));
+    archive.write("config", string_tensor(content.config_text));
+
+    // A killed run must never leave a file that loads as valid but wrong.
+    fs::create_directories(file.parent_path());
+    const fs::path temporary = file.string() + ".tmp";
+    archive.save_to(temporary.string());
+    fs::rename(temporary, file);
+}
+
+CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& parameters, const NamedTensors& buffers,
+                                  torch::optim::Optimizer* optimizer) {
+    torch::serialize::InputArchive archive;
+    try {
+        archive.load_from(file.string());
+    } catch (const std::exception& e) {
+        throw CheckpointError("cannot read checkpoint " + file.string() + " (damaged or not a checkpoint)");
+    }
+    try {
+        const int64_t format = read(archive, "format", file).item<int64_t>();
+        if (format > kCheckpointFormat)
+            throw CheckpointError("checkpoint " + file.string() + " has format " + std::to_string(format) +
+                                  ", newer than this distill understands (" + std::to_string(kCheckpointFormat) +
+                                  "); use a newer distill");
+        at::NoGradGuard no_grad;
+        for (const auto& [name, t] : parameters) {
+            const at::Tensor saved = read(archive, "param." + name, file);
+            if (!saved.sizes().equals(t.sizes()))
+                throw CheckpointError("checkpoint " + file.string() + ": parameter '" + name + "' has shape " +
+                                      c10::str(saved.sizes()) + ", the model has " + c10::str(t.sizes()));
+            t.copy_(saved);
+        }
+        for (const auto& [name, t] : buffers) t.copy_(read(archive, "buffer." + name, file));
+        if (optimizer != nullptr) {
+            torch::serialize::InputArchive optimizer_archive;
+            if (!archive.try_read("optimizer", optimizer_archive))
+                throw CheckpointError("checkpoint " + file.string() + " holds no optimizer state");
+            optimizer->load(optimizer_archive);
+        }
+        at::detail::getDefaultCPUGenerator().set_state(read(archive, "rng.cpu", file));
+
+        CheckpointContent content;
+        TrainingPosition& p = content.position;
+        p.epoch = read(archive, "position.epoch", file).item<int64_t>();
+        p.next_step = read(archive, "position.next_step", file).item<int64_t>();
+        at::Tensor permutation;
+        if (archive.try_read("position.permutation", permutation)) p.permutation = permutation;
+        p.epoch_loss_sum = read(archive, "position.epoch_loss_sum", file).item<double>();
+        p.epoch_finite_steps = read(archive, "position.epoch_finite_steps", file).item<int64_t>();
+        p.train_loss_history = to_vector(read(archive, "position.train_loss_history", file));
+        p.best_val_loss = read(archive, "position.best_val_loss", file).item<double>();
+        p.best_epoch = read(archive, "position.best_epoch", file).item<int64_t>();
+        p.elapsed_seconds = read(archive, "position.elapsed_seconds", file).item<double>();
+        content.norm.mode = tensor_string(read(archive, "norm.mode", file));
+        const auto mean = to_vector(read(archive, "norm.mean", file));
+        const auto std = to_vector(read(archive, "norm.std", file));
+        content.norm.mean[0] = mean.at(0);
+        content.norm.mean[1] = mean.at(1);
+        content.norm.std[0] = std.at(0);
+        content.norm.std[1] = std.at(1);
+        content.config_text = tensor_string(read(archive, "config", file));
+        return content;
+    } catch (const CheckpointError&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw CheckpointError("checkpoint " + file.string() + " is damaged: " + e.what());
+    }
+}
+
+std::vector<fs::path> list_checkpoints(const fs::path& dir) {
+    std::vector<fs::path> files;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("ckpt-e", 0) == 0 && entry.path().extension() == ".pt") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());  // zero-padded names sort by position
+    return files;
+}
+
+}  // namespace distill::train

@@ -1,0 +1,70 @@
+// Training checkpoints: everything needed to continue a run exactly where it
+// stopped (model parameters and buffers, optimizer state, the position in
+// the epoch with its shuffle order, RNG state, loss history), plus the
+// normalisation statistics and the resolved configuration for generation.
+#pragma once
+
+#include "data/dataset.hpp"
+
+#include <distill/bridge.hpp>
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace distill::train {
+
+// Format 1 is the first. A newer format than this is refused with the reason;
+// older ones keep loading (add migrations in load_checkpoint when it grows).
+constexpr int64_t kCheckpointFormat = 1;
+
+class CheckpointError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Where training continues from, and what it had accumulated.
+struct TrainingPosition {
+    int64_t epoch = 0;      // the epoch to continue in (0-based)
+    int64_t next_step = 0;  // 0 = at an epoch boundary
+    at::Tensor permutation; // this epoch's shuffle order when next_step > 0
+    double epoch_loss_sum = 0.0;  // finite step losses so far in this epoch
+    int64_t epoch_finite_steps = 0;
+    std::vector<double> train_loss_history;  // one per finished epoch
+    double best_val_loss = 0.0;  // NaN-free; meaningful when best_epoch >= 0
+    int64_t best_epoch = -1;
+    double elapsed_seconds = 0.0;
+};
+
+struct CheckpointContent {
+    TrainingPosition position;
+    data::NormStats norm;
+    std::string config_text;  // the resolved experiment, for generation and audits
+};
+
+// Writes atomically (temporary file + rename). `optimizer` may be null for a
+// weights-only checkpoint (best.pt).
+void save_checkpoint(const std::filesystem::path& file, const NamedTensors& parameters, const NamedTensors& buffers,
+                     torch::optim::Optimizer* optimizer, const CheckpointContent& content);
+
+// Restores parameters and buffers in place (names must match), the optimizer
+// state when given, and the CPU RNG state; returns the rest. Throws
+// CheckpointError naming the file for a damaged file, a newer format, or a
+// model whose parameters do not match.
+CheckpointContent load_checkpoint(const std::filesystem::path& file, const NamedTensors& parameters,
+                                  const NamedTensors& buffers, torch::optim::Optimizer* optimizer);
+
+// Checkpoint files of a run directory, oldest position first (best.pt excluded).
+std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& dir);
+// "ckpt-e0004-s0000.pt": sorts by position.
+std::string checkpoint_name(int64_t epoch, int64_t next_step);
+
+}  // namespace distill::train

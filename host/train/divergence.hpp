@@ -1,0 +1,17 @@
+// The divergence rule of REFERENCE.md section 5, as a pure function so it
+// can be tested on plain numbers.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace distill::train {
+
+// When each of the last `window` epoch train losses rises strictly over the
+// one before it (window + 1 values), returns
+// "total loss increased for N consecutive epochs (a -> b)"; else nothing.
+std::optional<std::string> divergence_message(const std::vector<double>& train_losses, int64_t window);
+
+}  // namespace distill::train
