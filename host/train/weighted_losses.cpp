@@ -1,0 +1,116 @@
+#include "train/weighted_losses.hpp"
+
+#include <ATen/ATen.h>
+
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+
+namespace distill::train {
+
+namespace {
+
+const host::ParamValue* find_param(const host::ParamValues& params, const std::string& name) {
+    for (const auto& [n, v] : params)
+        if (n == name) return &v;
+    return nullptr;
+}
+
+std::vector<int64_t> int_list_param(const host::ParamValues& params, const std::string& name) {
+    const host::ParamValue* v = find_param(params, name);
+    if (v == nullptr || !std::holds_alternative<std::vector<int64_t>>(*v)) return {};
+    return std::get<std::vector<int64_t>>(*v);
+}
+
+std::string joined(const std::vector<int64_t>& values) {
+    std::string s;
+    for (size_t i = 0; i < values.size(); ++i) s += (i ? "/" : "") + std::to_string(values[i]);
+    return s;
+}
+
+// " [fft 512/1024/2048 hop 128/256/512 win 512/1024/2048]" for an stft entry.
+std::string stft_resolutions(const host::ParamValues& params) {
+    const std::vector<int64_t> ffts = int_list_param(params, "fft_sizes");
+    std::vector<int64_t> wins = int_list_param(params, "win_lengths");
+    if (wins.empty()) wins = ffts;  // the plugin's documented default
+    return " [fft " + joined(ffts) + " hop " + joined(int_list_param(params, "hop_sizes")) + " win " + joined(wins) +
+           "]";
+}
+
+std::string shape_of(const at::Tensor& t) {
+    std::string s = "[";
+    for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+    return s + "]";
+}
+
+}  // namespace
+
+const LossTerm* LossResult::find(const std::string& name) const {
+    for (const LossTerm& term : terms)
+        if (term.name == name) return &term;
+    return nullptr;
+}
+
+void WeightedLosses::add(std::string name, std::unique_ptr<host::LossInstance> instance, WeightSchedule schedule) {
+    if (instance == nullptr) throw std::invalid_argument("loss entry '" + name + "' has no plugin instance");
+    if (name.empty()) name = instance->id();
+    for (const LossEntry& e : entries_)
+        if (e.name == name)
+            throw std::invalid_argument("duplicate loss name '" + name + "'; give each [[loss]] entry a unique name");
+    entries_.push_back({std::move(name), std::move(instance), schedule});
+}
+
+void WeightedLosses::add(const experiment::LossSpec& spec, const host::PluginRegistry& registry,
+                         const std::string& device) {
+    const host::LoadedPlugin& plugin = registry.require(spec.plugin, DISTILL_KIND_LOSS);
+    const std::string name = spec.name.empty() ? spec.plugin : spec.name;
+    WeightSchedule schedule = [&] {
+        try {
+            return WeightSchedule::parse(spec.schedule, spec.weight, spec.warmup_fraction);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument("loss '" + name + "': " + e.what());
+        }
+    }();
+    add(name, std::make_unique<host::LossInstance>(plugin, spec.params, device), schedule);
+}
+
+LossResult WeightedLosses::compute(const TensorMap& inputs, const distill_step_context& context) const {
+    if (entries_.empty()) throw std::logic_error("no loss entries configured");
+    LossResult result;
+    result.terms.reserve(entries_.size());
+    for (const LossEntry& entry : entries_) {
+        TensorMap out = entry.instance->compute(inputs, context);
+        LossTerm term;
+        term.name = entry.name;
+        term.plugin = entry.instance->id();
+        term.raw = out.at("loss");
+        out.erase("loss");
+        term.sub_terms = std::move(out);
+        if (term.raw.numel() != 1)
+            throw std::runtime_error("loss '" + entry.name + "' (plugin '" + term.plugin +
+                                     "'): 'loss' must be a scalar, got shape " + shape_of(term.raw));
+        term.raw = term.raw.reshape({});
+        term.weight = entry.schedule.weight_at(context.epoch, context.total_epochs);
+        // A switched-off term must not turn the total into NaN through 0 * inf.
+        term.weighted = term.weight == 0.0 ? at::zeros({}, term.raw.options()) : term.raw * term.weight;
+        if (term.weight != 0.0) result.total = result.total.defined() ? result.total + term.weighted : term.weighted;
+        result.terms.push_back(std::move(term));
+    }
+    if (!result.total.defined()) result.total = at::zeros({}, result.terms.front().raw.options());
+    return result;
+}
+
+std::string WeightedLosses::summary() const {
+    std::ostringstream s;
+    s << "losses:";
+    for (size_t i = 0; i < entries_.size(); ++i) {
+        const LossEntry& e = entries_[i];
+        s << (i ? "; " : " ") << e.name << " (" << e.instance->id() << ") weight " << e.schedule.base_weight() << ' '
+          << e.schedule.describe();
+        if (e.instance->id() == "stft") s << stft_resolutions(e.instance->params());
+    }
+    return s.str();
+}
+
+}  // namespace distill::train

@@ -1,0 +1,122 @@
+// Multi-resolution STFT loss on one channel of the [B, C, H, W] maps, each
+// item's [H, W] map read row-major as a 1-D signal of H*W samples.
+//
+// Framing is done here (reflect pad, unfold, window, rfft) rather than with
+// at::stft, whose centre/padding arguments differ between LibTorch 1.13 and
+// 2.x; the result is the same as torch.stft(center=True, pad_mode="reflect").
+#include <distill/sdk.hpp>
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr double kPowerFloor = 1e-8;  // |X| >= 1e-4, so ln|X| and its gradient stay finite on silence
+
+std::string shape_of(const at::Tensor& t) {
+    std::string s = "[";
+    for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+    return s + "]";
+}
+
+struct Resolution {
+    int64_t fft, hop, win;
+};
+
+class StftLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        using namespace distill::param;
+        return {"stft", "1.0.0",
+                "multi-resolution STFT loss (spectral convergence + log magnitude) on one channel",
+                {int_list("fft_sizes", {512, 1024, 2048}, "FFT size per resolution"),
+                 int_list("hop_sizes", {128, 256, 512}, "hop per resolution"),
+                 int_list("win_lengths", {}, "periodic Hann window length per resolution; empty = fft_sizes"),
+                 integer("channel", 0, "channel of recon/target the loss looks at").at_least(0)}};
+    }
+
+    StftLoss(const distill::Params& params, const std::string&) : channel_(params.get_int("channel")) {
+        const std::vector<int64_t> ffts = params.get_int_list("fft_sizes");
+        const std::vector<int64_t> hops = params.get_int_list("hop_sizes");
+        std::vector<int64_t> wins = params.get_int_list("win_lengths");
+        if (wins.empty()) wins = ffts;
+        if (ffts.empty()) throw std::invalid_argument("stft: fft_sizes is empty; give at least one resolution");
+        if (hops.size() != ffts.size() || wins.size() != ffts.size())
+            throw std::invalid_argument("stft: fft_sizes, hop_sizes and win_lengths must have the same length, got " +
+                                        std::to_string(ffts.size()) + ", " + std::to_string(hops.size()) + " and " +
+                                        std::to_string(wins.size()));
+        if (channel_ < 0) throw std::invalid_argument("stft: channel must be >= 0, got " + std::to_string(channel_));
+        for (size_t r = 0; r < ffts.size(); ++r) {
+            const std::string at = "stft: resolution " + std::to_string(r) + " (fft " + std::to_string(ffts[r]) +
+                                   ", hop " + std::to_string(hops[r]) + ", win " + std::to_string(wins[r]) + "): ";
+            if (hops[r] < 1) throw std::invalid_argument(at + "hop must be >= 1");
+            if (hops[r] > wins[r]) throw std::invalid_argument(at + "hop must be <= win");
+            if (wins[r] > ffts[r]) throw std::invalid_argument(at + "win must be <= fft");
+            resolutions_.push_back({ffts[r], hops[r], wins[r]});
+        }
+    }
+
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        const at::Tensor& recon = distill::require_input(inputs, "recon");
+        const at::Tensor& target = distill::require_input(inputs, "target");
+        if (recon.dim() != 4 || !recon.sizes().equals(target.sizes()))
+            throw std::invalid_argument("stft: expected recon and target of the same shape [B, C, H, W], got recon " +
+                                        shape_of(recon) + " and target " + shape_of(target));
+        if (channel_ >= recon.size(1))
+            throw std::invalid_argument("stft: channel " + std::to_string(channel_) + " out of range for inputs " +
+                                        shape_of(recon));
+        const int64_t batch = recon.size(0);
+        const at::Tensor x = recon.select(1, channel_).reshape({batch, -1});
+        const at::Tensor y = target.select(1, channel_).reshape({batch, -1});
+        const int64_t length = x.size(1);
+
+        at::Tensor sc_sum, lm_sum;
+        for (const Resolution& r : resolutions_) {
+            if (r.fft / 2 >= length)
+                throw std::invalid_argument("stft: signal of " + std::to_string(length) + " samples (H*W of " +
+                                            shape_of(recon) + ") is too short for fft " + std::to_string(r.fft) +
+                                            ": reflect padding needs fft/2 < signal length");
+            const at::Tensor mag_x = magnitude(x, r);
+            const at::Tensor mag_y = magnitude(y, r);
+            // linalg_vector_norm's backward is 0 (not NaN) at a zero difference.
+            const at::Tensor sc = at::linalg_vector_norm(mag_y - mag_x) / at::linalg_vector_norm(mag_y);
+            const at::Tensor lm = (mag_x.log() - mag_y.log()).abs().mean();
+            sc_sum = sc_sum.defined() ? sc_sum + sc : sc;
+            lm_sum = lm_sum.defined() ? lm_sum + lm : lm;
+        }
+        const double n = static_cast<double>(resolutions_.size());
+        const at::Tensor sc = sc_sum / n;
+        const at::Tensor lm = lm_sum / n;
+        return {{"loss", sc + lm}, {"sc", sc}, {"log_mag", lm}};
+    }
+
+private:
+    // |STFT| of [B, T] signals -> [B, frames, fft/2 + 1].
+    at::Tensor magnitude(const at::Tensor& signal, const Resolution& r) const {
+        const at::Tensor padded =
+            at::reflection_pad1d(signal.unsqueeze(1), {r.fft / 2, r.fft / 2}).squeeze(1);
+        const at::Tensor frames = padded.unfold(1, r.fft, r.hop);
+        const at::Tensor spectrum = at::fft_rfft(frames * window(r, signal.options()), r.fft, -1);
+        const at::Tensor parts = at::view_as_real(spectrum);
+        const at::Tensor power = parts.pow(2).sum(-1);
+        return power.clamp_min(kPowerFloor).sqrt();
+    }
+
+    // Periodic Hann of length win, zero-padded to fft and centred (as torch.stft does).
+    static at::Tensor window(const Resolution& r, const at::TensorOptions& options) {
+        const at::Tensor hann = at::hann_window(r.win, /*periodic=*/true, options.requires_grad(false));
+        const int64_t left = (r.fft - r.win) / 2;
+        return at::constant_pad_nd(hann, {left, r.fft - r.win - left}, 0.0);
+    }
+
+    int64_t channel_;
+    std::vector<Resolution> resolutions_;
+};
+
+}  // namespace
+
+DISTILL_PLUGIN_LIBRARY("loss_stft", "1.0.0", StftLoss)
