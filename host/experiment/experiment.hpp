@@ -7,6 +7,7 @@
 #include "plugins/param_schema.hpp"
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,14 @@ namespace distill::experiment {
 class ExperimentError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+};
+
+// A key that exists nowhere in the format (or a [[loss]] entry name that
+// exists nowhere in the file). A sweep treats it as fatal before any trial
+// runs, where a bad *value* only fails the trial that carries it.
+class UnknownKeyError : public ExperimentError {
+public:
+    using ExperimentError::ExperimentError;
 };
 
 struct DataSpec {
@@ -84,5 +93,19 @@ struct Experiment {
     // what `validate` prints and what run_params records.
     std::vector<std::pair<std::string, std::string>> resolved;
 };
+
+}  // namespace distill::experiment
+
+namespace distill::host { class PluginRegistry; }
+
+namespace distill::experiment {
+
+// Reads FILE, applies each "--set dotted.key=value" in order, validates
+// everything (plugins and their parameters against `registry`) and fills in
+// every default. A [sweep] table is checked for shape and otherwise ignored
+// (see sweep.hpp). Throws ExperimentError ("FILE:LINE:COL: ..." or
+// "--set KEY: ...") on any bad input; nothing heavy happens before that.
+Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                           const host::PluginRegistry& registry);
 
 }  // namespace distill::experiment

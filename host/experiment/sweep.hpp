@@ -1,0 +1,41 @@
+// [sweep] grids: the Cartesian product of the swept lists, each point a
+// fully validated Experiment (or the reason it is not valid).
+#pragma once
+
+#include "experiment/experiment.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace distill::experiment {
+
+struct Trial {
+    int64_t index = 0;  // 0-based position in the grid
+    // The swept keys (in [sweep] order) and this trial's TOML-formatted values.
+    std::vector<std::pair<std::string, std::string>> params;
+    Experiment experiment;  // valid only when error is empty
+    // Why this trial's values are invalid ("FILE:LINE:COL: ..."); the runner
+    // fails this trial alone with it and runs the others.
+    std::string error;
+};
+
+struct Sweep {
+    std::vector<std::string> keys;  // [sweep] keys in file order, minus those fixed by --set
+    std::vector<Trial> trials;      // first key varies slowest
+    std::string grid_json;          // {"key": [values...], ...} in key order, for the sweeps table
+};
+
+// Expands FILE's [sweep] (no [sweep], or every key fixed by --set: one trial).
+// Each trial is the document with --set applied, then that trial's values
+// applied as if by --set, then validated like load_experiment. The special
+// key "losses" is a list of lists of [[loss]] entry names: each trial keeps
+// only those entries. Throws ExperimentError for anything wrong before any
+// trial could run: TOML syntax, a bad --set, a malformed [sweep], a swept
+// key or loss name that does not exist (UnknownKeyError).
+Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                   const host::PluginRegistry& registry);
+
+}  // namespace distill::experiment
