@@ -17,6 +17,8 @@ struct Command {
 
 const Command kCommands[] = {
     {"plugins", &distill::cli::cmd_plugins, "list, describe or smoke-test the loadable plugins"},
+    {"runs", &distill::cli::cmd_runs, "list runs or show one run's params, plugins, epochs and events"},
+    {"query", &distill::cli::cmd_query, "run one read-only SQL statement on the run database"},
 };
 
 void print_help() {

@@ -1,0 +1,137 @@
+// distill runs list | show ID [--db PATH]
+#include "cli/commands.hpp"
+#include "store/query.hpp"
+#include "store/run_store.hpp"
+
+#include <SQLiteCpp/Column.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace distill::cli {
+namespace {
+
+constexpr int kDefaultEpochRows = 10;
+
+std::string format_duration(double seconds) {
+    if (!std::isfinite(seconds)) return "-";
+    const auto s = static_cast<int64_t>(seconds);
+    std::ostringstream out;
+    if (s >= 3600) out << s / 3600 << "h";
+    if (s >= 60) out << std::setw(s >= 3600 ? 2 : 1) << std::setfill('0') << (s / 60) % 60 << "m";
+    out << std::setw(s >= 60 ? 2 : 1) << std::setfill('0') << s % 60 << "s";
+    return out.str();
+}
+
+std::string format_number(const SQLite::Column& c) {
+    if (c.isNull()) return "-";
+    std::ostringstream out;
+    out << std::setprecision(6) << c.getDouble();
+    return out.str();
+}
+
+int list_runs(store::RunStore& db) {
+    SQLite::Statement select(db.db(),
+                             "SELECT run_id, experiment, status, started_at, duration_s, best_val_loss, "
+                             "best_val_epoch, trial_index FROM run_summary ORDER BY run_id");
+    std::cout << std::left << std::setw(6) << "id" << std::setw(24) << "experiment" << std::setw(12) << "status"
+              << std::setw(25) << "started" << std::setw(10) << "duration" << "best val loss (epoch)\n";
+    int n = 0;
+    while (select.executeStep()) {
+        ++n;
+        std::string experiment = select.getColumn(1).getString();
+        if (!select.getColumn(7).isNull()) experiment += " #" + std::to_string(select.getColumn(7).getInt64());
+        std::string best = format_number(select.getColumn(5));
+        if (!select.getColumn(6).isNull()) best += " (" + std::to_string(select.getColumn(6).getInt64()) + ")";
+        std::cout << std::left << std::setw(6) << select.getColumn(0).getInt64() << std::setw(24) << experiment
+                  << std::setw(12) << select.getColumn(2).getString() << std::setw(25)
+                  << select.getColumn(3).getString() << std::setw(10)
+                  << format_duration(select.getColumn(4).isNull() ? NAN : select.getColumn(4).getDouble()) << best
+                  << "\n";
+    }
+    if (n == 0) std::cout << "(no runs in " << db.path().string() << ")\n";
+    return kExitOk;
+}
+
+int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
+    const auto run = db.find_run(id);
+    if (!run) throw UsageError("runs show: no run " + std::to_string(id) + " in '" + db.path().string() + "'");
+    SQLite::Statement experiment(db.db(), "SELECT name FROM experiments WHERE id = ?1");
+    experiment.bind(1, run->experiment_id);
+    experiment.executeStep();
+    std::cout << "run " << run->id << ": " << experiment.getColumn(0).getString() << "  [" << run->status << "]\n"
+              << "  started " << run->started_at << ", ended " << run->ended_at.value_or("-") << "\n"
+              << "  seed " << run->seed << ", device " << run->device << ", distill " << run->host_version << ", pid "
+              << run->pid << "@" << run->hostname << "\n";
+    if (run->sweep_id) std::cout << "  sweep " << *run->sweep_id << " trial " << run->trial_index.value_or(-1) << "\n";
+    if (run->error) std::cout << "  error: " << *run->error << "\n";
+
+    std::cout << "params:\n";
+    for (const auto& [key, value] : db.params(id)) std::cout << "  " << key << " = " << value << "\n";
+    std::cout << "plugins:\n";
+    for (const auto& p : db.plugins(id)) {
+        std::cout << "  " << std::left << std::setw(6) << p.role << std::setw(12) << p.plugin_id << std::setw(8)
+                  << p.version;
+        if (p.weight) std::cout << "weight " << *p.weight << "  ";
+        std::cout << p.library_path << " sha256:" << p.library_sha256.substr(0, 12) << "\n";
+    }
+
+    SQLite::Statement epochs(db.db(),
+                             "SELECT * FROM (SELECT epoch, train_loss, val_loss, val_recon_loss, val_kl_loss, "
+                             "learning_rate, elapsed_seconds FROM epoch_metrics WHERE run_id = ?1 "
+                             "ORDER BY epoch DESC LIMIT ?2) ORDER BY epoch");
+    epochs.bind(1, id);
+    epochs.bind(2, epoch_rows);
+    std::cout << "last epochs:\n  " << std::left << std::setw(7) << "epoch" << std::setw(13) << "train" << std::setw(13)
+              << "val" << std::setw(13) << "val_recon" << std::setw(13) << "val_kl" << std::setw(13) << "lr"
+              << "elapsed\n";
+    while (epochs.executeStep()) {
+        std::cout << "  " << std::setw(7) << epochs.getColumn(0).getInt64();
+        for (int i = 1; i <= 5; ++i) std::cout << std::setw(13) << format_number(epochs.getColumn(i));
+        std::cout << format_duration(epochs.getColumn(6).isNull() ? NAN : epochs.getColumn(6).getDouble()) << "\n";
+    }
+
+    SQLite::Statement events(db.db(),
+                             "SELECT at, epoch, step, kind, message FROM events WHERE run_id = ?1 ORDER BY rowid");
+    events.bind(1, id);
+    std::cout << "events:\n";
+    while (events.executeStep()) {
+        std::cout << "  " << events.getColumn(0).getString() << "  " << std::setw(12) << events.getColumn(3).getString();
+        if (!events.getColumn(1).isNull()) std::cout << " epoch " << events.getColumn(1).getInt64();
+        if (!events.getColumn(2).isNull()) std::cout << " step " << events.getColumn(2).getInt64();
+        std::cout << "  " << events.getColumn(4).getString() << "\n";
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+int cmd_runs(const Args& args) {
+    po::options_description options("distill runs list | show ID [--db PATH]");
+    options.add_options()("help,h", "show this help")("action", po::value<std::string>(), "list or show")(
+        "id", po::value<int64_t>(), "run id (show)")("db", po::value<std::string>()->default_value("runs.db"),
+                                                       "run database")(
+        "epochs", po::value<int>()->default_value(kDefaultEpochRows), "show: how many of the last epochs to print");
+    po::positional_options_description positional;
+    positional.add("action", 1).add("id", 1);
+    const auto vm = parse("runs", args, options, positional);
+    if (vm.count("help")) {
+        std::cout << options << "\n  list  one line per run: id, experiment, status, started, duration, best val loss\n"
+                     "  show  a run's params, plugins, last epoch rows and events\n";
+        return kExitOk;
+    }
+    const std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
+    if (action != "list" && action != "show") throw UsageError("runs: unknown action '" + action + "' (list, show)");
+    if (action == "show" && !vm.count("id")) throw UsageError("runs show: which run? (distill runs show ID)");
+    try {
+        store::RunStore db(vm["db"].as<std::string>(), store::OpenMode::kReadOnly);
+        return action == "list" ? list_runs(db) : show_run(db, vm["id"].as<int64_t>(), vm["epochs"].as<int>());
+    } catch (const store::StoreError& e) {
+        throw UsageError(e.what());
+    }
+}
+
+}  // namespace distill::cli

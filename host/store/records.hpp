@@ -1,0 +1,64 @@
+// The plain values the store takes and gives back. No torch: the trainer
+// converts its tensors to these before calling the store.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace distill::store {
+
+// One optimizer step (REFERENCE.md section 5). Doubles may be NaN or +-inf;
+// they round-trip exactly (see docs/schema.md, "Non-finite values").
+struct StepMetrics {
+    int64_t epoch = 0, step = 0, total_steps = 0;
+    double train_loss = 0, recon_loss = 0, kl_loss = 0, kl_weight = 0, learning_rate = 0, step_time_s = 0,
+           stft_loss = 0, mag_recon_loss = 0, if_recon_loss = 0;
+};
+
+// One epoch (REFERENCE.md section 5).
+struct EpochMetrics {
+    int64_t epoch = 0, total_epochs = 0;
+    double train_loss = 0, val_loss = 0, val_recon_loss = 0, val_kl_loss = 0, kl_divergence = 0,
+           overfitting_gap = 0, learning_rate = 0, eta_seconds = 0, elapsed_seconds = 0, val_stft_loss = 0,
+           val_mag_recon_loss = 0, val_if_recon_loss = 0;
+};
+
+// One loss plugin's value. step = -1 means "not tied to a step" (e.g. val),
+// stored as NULL.
+struct LossTermRow {
+    int64_t epoch = 0, step = -1;
+    std::string split;  // "train" | "val"
+    std::string term;
+    double raw = 0, weighted = 0;
+};
+
+// epoch/step = -1 mean "none" (stored as NULL). data_json empty = NULL.
+struct Event {
+    int64_t epoch = -1, step = -1;
+    std::string kind, message, data_json;
+};
+
+struct RunInfo {
+    int64_t experiment_id = 0;
+    std::optional<int64_t> sweep_id, trial_index;
+    int64_t seed = 0;
+    std::string device, host_version;
+};
+
+struct PluginRow {
+    std::string role;  // "model" | "loss"
+    std::string plugin_id, version, library_path, library_sha256;
+    std::optional<double> weight;  // losses only
+};
+
+// What `runs show` and the tests read back about one run.
+struct RunRecord {
+    int64_t id = 0, experiment_id = 0;
+    std::optional<int64_t> sweep_id, trial_index;
+    std::string status, device, host_version, started_at, hostname;
+    std::optional<std::string> ended_at, error, heartbeat_at;
+    int64_t seed = 0, pid = 0;
+};
+
+}  // namespace distill::store

@@ -1,0 +1,354 @@
+#include "store/run_store.hpp"
+
+#include "store/row_sql.hpp"
+#include "store/sha256.hpp"
+
+#include <SQLiteCpp/Column.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <unistd.h>
+
+namespace distill::store {
+namespace {
+
+void bind_optional(SQLite::Statement& stmt, int index, const std::optional<int64_t>& value) {
+    if (value) {
+        stmt.bind(index, *value);
+    } else {
+        stmt.bind(index);
+    }
+}
+
+std::optional<int64_t> optional_int(const SQLite::Column& c) {
+    if (c.isNull()) return std::nullopt;
+    return c.getInt64();
+}
+
+std::optional<std::string> optional_text(const SQLite::Column& c) {
+    if (c.isNull()) return std::nullopt;
+    return c.getString();
+}
+
+bool process_exists(int64_t pid) {
+    if (pid <= 0) return false;
+    // EPERM means it exists but belongs to someone else.
+    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+}  // namespace
+
+bool is_valid_status(const std::string& status) {
+    return status == "running" || status == "completed" || status == "failed" || status == "diverged" ||
+           status == "interrupted";
+}
+
+RunStore::RunStore(std::filesystem::path path, OpenMode mode) : path_(std::move(path)), db_(open_database(path_, mode)) {}
+
+RunStore::~RunStore() = default;
+
+int64_t RunStore::record_experiment(const std::string& name, const std::string& toml_text) {
+    const std::string hash = sha256_hex(toml_text);
+    int64_t id = 0;
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_,
+                                 "INSERT OR IGNORE INTO experiments (name, toml, hash, created_at) VALUES (?1, ?2, ?3, ?4)");
+        insert.bind(1, name);
+        insert.bind(2, toml_text);
+        insert.bind(3, hash);
+        insert.bind(4, now_iso8601());
+        insert.exec();
+        SQLite::Statement select(*db_, "SELECT id FROM experiments WHERE hash = ?1");
+        select.bind(1, hash);
+        select.executeStep();
+        id = select.getColumn(0).getInt64();
+    });
+    return id;
+}
+
+int64_t RunStore::create_sweep(int64_t experiment_id, const std::string& name, const std::string& grid_json) {
+    int64_t id = 0;
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_,
+                                 "INSERT INTO sweeps (experiment_id, name, grid, created_at) VALUES (?1, ?2, ?3, ?4)");
+        insert.bind(1, experiment_id);
+        insert.bind(2, name);
+        insert.bind(3, grid_json);
+        insert.bind(4, now_iso8601());
+        insert.exec();
+        id = db_->getLastInsertRowid();
+    });
+    return id;
+}
+
+int64_t RunStore::create_run(const RunInfo& info) {
+    mark_stale_runs_interrupted();
+    int64_t id = 0;
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_,
+                                 "INSERT INTO runs (experiment_id, sweep_id, trial_index, status, seed, device, "
+                                 "started_at, host_version, pid, hostname, heartbeat_at) "
+                                 "VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?6)");
+        insert.bind(1, info.experiment_id);
+        bind_optional(insert, 2, info.sweep_id);
+        bind_optional(insert, 3, info.trial_index);
+        insert.bind(4, info.seed);
+        insert.bind(5, info.device);
+        insert.bind(6, now_iso8601());
+        insert.bind(7, info.host_version);
+        insert.bind(8, static_cast<int64_t>(::getpid()));
+        insert.bind(9, hostname());
+        insert.exec();
+        id = db_->getLastInsertRowid();
+    });
+    return id;
+}
+
+void RunStore::record_params(int64_t run_id, const std::vector<std::pair<std::string, std::string>>& params) {
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_, "INSERT OR REPLACE INTO run_params (run_id, key, value) VALUES (?1, ?2, ?3)");
+        for (const auto& [key, value] : params) {
+            insert.bind(1, run_id);
+            insert.bind(2, key);
+            insert.bind(3, value);
+            insert.exec();
+            insert.reset();
+        }
+    });
+}
+
+void RunStore::record_plugins(int64_t run_id, const std::vector<PluginRow>& plugins) {
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_,
+                                 "INSERT INTO run_plugins (run_id, role, plugin_id, version, library_path, "
+                                 "library_sha256, weight) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        for (const auto& p : plugins) {
+            insert.bind(1, run_id);
+            insert.bind(2, p.role);
+            insert.bind(3, p.plugin_id);
+            insert.bind(4, p.version);
+            insert.bind(5, p.library_path);
+            insert.bind(6, p.library_sha256);
+            if (p.weight) {
+                insert.bind(7, *p.weight);
+            } else {
+                insert.bind(7);
+            }
+            insert.exec();
+            insert.reset();
+        }
+    });
+}
+
+void RunStore::finish_run(int64_t run_id, const std::string& status, const std::string& error) {
+    if (!is_valid_status(status) || status == "running")
+        throw StoreError("finish_run: '" + status + "' is not a final status (completed, failed, diverged, interrupted)");
+    write_transaction(*db_, [&] {
+        SQLite::Statement update(*db_,
+                                 "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4, heartbeat_at = ?4 WHERE id = ?1");
+        update.bind(1, run_id);
+        update.bind(2, status);
+        if (error.empty()) {
+            update.bind(3);
+        } else {
+            update.bind(3, error);
+        }
+        update.bind(4, now_iso8601());
+        if (update.exec() != 1) throw StoreError("finish_run: no run " + std::to_string(run_id) + " in '" + path_.string() + "'");
+    });
+}
+
+void RunStore::set_status(int64_t run_id, const std::string& status) {
+    if (!is_valid_status(status)) throw StoreError("set_status: unknown status '" + status + "'");
+    if (status != "running") return finish_run(run_id, status);
+    write_transaction(*db_, [&] {
+        SQLite::Statement update(*db_,
+                                 "UPDATE runs SET status = 'running', error = NULL, ended_at = NULL, pid = ?2, "
+                                 "hostname = ?3, heartbeat_at = ?4 WHERE id = ?1");
+        update.bind(1, run_id);
+        update.bind(2, static_cast<int64_t>(::getpid()));
+        update.bind(3, hostname());
+        update.bind(4, now_iso8601());
+        if (update.exec() != 1) throw StoreError("set_status: no run " + std::to_string(run_id) + " in '" + path_.string() + "'");
+    });
+}
+
+int RunStore::mark_stale_runs_interrupted(double stale_after_s) {
+    const std::string here = hostname();
+    int marked = 0;
+    write_transaction(*db_, [&] {
+        marked = 0;
+        SQLite::Statement select(*db_,
+                                 "SELECT id, pid, hostname, heartbeat_at, "
+                                 "(julianday('now') - julianday(heartbeat_at)) * 86400.0 FROM runs "
+                                 "WHERE status = 'running'");
+        std::vector<std::pair<int64_t, std::string>> stale;
+        while (select.executeStep()) {
+            const int64_t pid = select.getColumn(1).getInt64();
+            const std::string host = select.getColumn(2).getString();
+            const double age_s = select.getColumn(4).getDouble();
+            // Our own process is alive by definition, whatever the heartbeat.
+            const bool dead = host == here ? !process_exists(pid) : age_s > stale_after_s;
+            if (dead) stale.emplace_back(select.getColumn(0).getInt64(), select.getColumn(3).getString());
+        }
+        SQLite::Statement update(*db_,
+                                 "UPDATE runs SET status = 'interrupted', ended_at = ?2 WHERE id = ?1 AND status = 'running'");
+        SQLite::Statement event(*db_, kInsertEvent);
+        for (const auto& [id, heartbeat] : stale) {
+            update.bind(1, id);
+            update.bind(2, heartbeat);
+            update.exec();
+            update.reset();
+            Event e;
+            e.kind = "interrupted";
+            e.message = "process stopped without finishing the run (last heartbeat " + heartbeat + ")";
+            bind_event(event, id, e, now_iso8601());
+            event.exec();
+            event.reset();
+            ++marked;
+        }
+    });
+    return marked;
+}
+
+void RunStore::delete_rows_after(int64_t run_id, int64_t epoch) {
+    write_transaction(*db_, [&] {
+        for (const char* table : {"step_metrics", "epoch_metrics", "loss_terms"}) {
+            SQLite::Statement del(*db_, std::string("DELETE FROM ") + table + " WHERE run_id = ?1 AND epoch > ?2");
+            del.bind(1, run_id);
+            del.bind(2, epoch);
+            del.exec();
+        }
+    });
+}
+
+void RunStore::add_event(int64_t run_id, const Event& event) {
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_, kInsertEvent);
+        bind_event(insert, run_id, event, now_iso8601());
+        insert.exec();
+    });
+}
+
+std::optional<RunRecord> RunStore::find_run(int64_t run_id) {
+    SQLite::Statement select(*db_,
+                             "SELECT id, experiment_id, sweep_id, trial_index, status, seed, device, started_at, "
+                             "ended_at, error, host_version, pid, hostname, heartbeat_at FROM runs WHERE id = ?1");
+    select.bind(1, run_id);
+    if (!select.executeStep()) return std::nullopt;
+    RunRecord r;
+    r.id = select.getColumn(0).getInt64();
+    r.experiment_id = select.getColumn(1).getInt64();
+    r.sweep_id = optional_int(select.getColumn(2));
+    r.trial_index = optional_int(select.getColumn(3));
+    r.status = select.getColumn(4).getString();
+    r.seed = select.getColumn(5).getInt64();
+    r.device = select.getColumn(6).getString();
+    r.started_at = select.getColumn(7).getString();
+    r.ended_at = optional_text(select.getColumn(8));
+    r.error = optional_text(select.getColumn(9));
+    r.host_version = select.getColumn(10).getString();
+    r.pid = select.getColumn(11).getInt64();
+    r.hostname = select.getColumn(12).getString();
+    r.heartbeat_at = optional_text(select.getColumn(13));
+    return r;
+}
+
+RunRecord RunStore::run(int64_t run_id) {
+    auto r = find_run(run_id);
+    if (!r) throw StoreError("no run " + std::to_string(run_id) + " in '" + path_.string() + "'");
+    return *r;
+}
+
+std::vector<std::pair<std::string, std::string>> RunStore::params(int64_t run_id) {
+    SQLite::Statement select(*db_, "SELECT key, value FROM run_params WHERE run_id = ?1 ORDER BY key");
+    select.bind(1, run_id);
+    std::vector<std::pair<std::string, std::string>> out;
+    while (select.executeStep()) out.emplace_back(select.getColumn(0).getString(), select.getColumn(1).getString());
+    return out;
+}
+
+std::vector<PluginRow> RunStore::plugins(int64_t run_id) {
+    SQLite::Statement select(*db_,
+                             "SELECT role, plugin_id, version, library_path, library_sha256, weight FROM run_plugins "
+                             "WHERE run_id = ?1 ORDER BY rowid");
+    select.bind(1, run_id);
+    std::vector<PluginRow> out;
+    while (select.executeStep()) {
+        PluginRow p{select.getColumn(0).getString(), select.getColumn(1).getString(), select.getColumn(2).getString(),
+                    select.getColumn(3).getString(), select.getColumn(4).getString(), std::nullopt};
+        if (!select.getColumn(5).isNull()) p.weight = select.getColumn(5).getDouble();
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+std::vector<StepMetrics> RunStore::steps(int64_t run_id) {
+    SQLite::Statement select(*db_, kSelectSteps);
+    select.bind(1, run_id);
+    std::vector<StepMetrics> out;
+    while (select.executeStep()) out.push_back(read_step(select));
+    return out;
+}
+
+std::vector<EpochMetrics> RunStore::epochs(int64_t run_id) {
+    SQLite::Statement select(*db_, kSelectEpochs);
+    select.bind(1, run_id);
+    std::vector<EpochMetrics> out;
+    while (select.executeStep()) out.push_back(read_epoch(select));
+    return out;
+}
+
+std::vector<LossTermRow> RunStore::loss_terms(int64_t run_id) {
+    SQLite::Statement select(*db_,
+                             "SELECT epoch, step, split, term, raw, weighted FROM loss_terms WHERE run_id = ?1 "
+                             "ORDER BY rowid");
+    select.bind(1, run_id);
+    std::vector<LossTermRow> out;
+    while (select.executeStep()) {
+        LossTermRow r;
+        r.epoch = select.getColumn(0).getInt64();
+        r.step = select.getColumn(1).isNull() ? -1 : select.getColumn(1).getInt64();
+        r.split = select.getColumn(2).getString();
+        r.term = select.getColumn(3).getString();
+        r.raw = select.getColumn(4).isNull() ? std::nan("") : select.getColumn(4).getDouble();
+        r.weighted = select.getColumn(5).isNull() ? std::nan("") : select.getColumn(5).getDouble();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::vector<Event> RunStore::events(int64_t run_id, const std::string& kind) {
+    SQLite::Statement select(*db_,
+                             "SELECT epoch, step, kind, message, data FROM events WHERE run_id = ?1 "
+                             "AND (?2 = '' OR kind = ?2) ORDER BY rowid");
+    select.bind(1, run_id);
+    select.bind(2, kind);
+    std::vector<Event> out;
+    while (select.executeStep()) {
+        Event e;
+        e.epoch = select.getColumn(0).isNull() ? -1 : select.getColumn(0).getInt64();
+        e.step = select.getColumn(1).isNull() ? -1 : select.getColumn(1).getInt64();
+        e.kind = select.getColumn(2).getString();
+        e.message = select.getColumn(3).getString();
+        e.data_json = select.getColumn(4).isNull() ? "" : select.getColumn(4).getString();
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+int64_t RunStore::count_rows(const std::string& table, int64_t run_id) {
+    static const char* const kTables[] = {"step_metrics", "epoch_metrics", "loss_terms", "events", "run_params",
+                                          "run_plugins"};
+    bool known = false;
+    for (const char* t : kTables) known = known || table == t;
+    if (!known) throw StoreError("count_rows: '" + table + "' is not a per-run table");
+    SQLite::Statement select(*db_, "SELECT count(*) FROM " + table + " WHERE run_id = ?1");
+    select.bind(1, run_id);
+    select.executeStep();
+    return select.getColumn(0).getInt64();
+}
+
+}  // namespace distill::store

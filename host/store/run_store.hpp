@@ -1,0 +1,86 @@
+// The run database as the trainer, the sweep runner and the CLI see it: one
+// object per process, used from one thread. Metrics rows go through
+// MetricsWriter (metrics_writer.hpp), which has its own connection.
+#pragma once
+
+#include "store/database.hpp"
+#include "store/records.hpp"
+
+#include <SQLiteCpp/Database.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace distill::store {
+
+// A run on another host is taken as dead when its heartbeat is older than
+// this (the writer refreshes it at least every kHeartbeatSeconds).
+constexpr double kStaleAfterSeconds = 300.0;
+constexpr double kHeartbeatSeconds = 30.0;
+
+// Valid values of runs.status.
+bool is_valid_status(const std::string& status);
+
+class RunStore {
+public:
+    // Opens or creates (and migrates) the database; StoreError naming the file
+    // on any problem. kReadOnly never creates or changes the file.
+    explicit RunStore(std::filesystem::path path, OpenMode mode = OpenMode::kCreate);
+    ~RunStore();
+    RunStore(const RunStore&) = delete;
+    RunStore& operator=(const RunStore&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+    SQLite::Database& db() { return *db_; }
+
+    // Same TOML text (by SHA-256) -> same id; the first name recorded stays.
+    int64_t record_experiment(const std::string& name, const std::string& toml_text);
+    int64_t create_sweep(int64_t experiment_id, const std::string& name, const std::string& grid_json);
+
+    // Marks stale runs interrupted first (a new run is the moment the issue
+    // asks for), then inserts the run as `running` with this process's pid,
+    // hostname and a fresh heartbeat.
+    int64_t create_run(const RunInfo& info);
+    void record_params(int64_t run_id, const std::vector<std::pair<std::string, std::string>>& params);
+    void record_plugins(int64_t run_id, const std::vector<PluginRow>& plugins);
+
+    // status: completed | failed | diverged | interrupted. Sets ended_at;
+    // error empty = NULL.
+    void finish_run(int64_t run_id, const std::string& status, const std::string& error = "");
+    // E.g. back to `running` on resume: clears ended_at and error, takes over
+    // the run with this process's pid/hostname and a fresh heartbeat.
+    void set_status(int64_t run_id, const std::string& status);
+    // Runs left `running` by a process that is gone: on this host, its pid no
+    // longer exists; on another host, its heartbeat is older than
+    // stale_after_s. Each becomes `interrupted` (ended_at = last heartbeat)
+    // with an `interrupted` event. Returns how many.
+    int mark_stale_runs_interrupted(double stale_after_s = kStaleAfterSeconds);
+    // For resume from the checkpoint of `epoch`: removes step_metrics,
+    // epoch_metrics and loss_terms rows with a later epoch.
+    void delete_rows_after(int64_t run_id, int64_t epoch);
+    // Appends one event now (outside any writer), e.g. `resumed`.
+    void add_event(int64_t run_id, const Event& event);
+
+    // Readers for the CLI and tests.
+    std::optional<RunRecord> find_run(int64_t run_id);
+    RunRecord run(int64_t run_id);  // StoreError when missing
+    std::vector<std::pair<std::string, std::string>> params(int64_t run_id);
+    std::vector<PluginRow> plugins(int64_t run_id);
+    std::vector<StepMetrics> steps(int64_t run_id);     // ordered by epoch, step
+    std::vector<EpochMetrics> epochs(int64_t run_id);   // ordered by epoch
+    std::vector<LossTermRow> loss_terms(int64_t run_id);
+    std::vector<Event> events(int64_t run_id, const std::string& kind = "");  // in insertion order
+    // Rows of `table` (a metrics/params/events table name) for a run.
+    int64_t count_rows(const std::string& table, int64_t run_id);
+
+private:
+    std::filesystem::path path_;
+    std::unique_ptr<SQLite::Database> db_;
+};
+
+}  // namespace distill::store

@@ -1,0 +1,152 @@
+#include "store/schema.hpp"
+
+namespace distill::store {
+
+// Timestamps are ISO 8601 UTC text (see now_iso8601). Every table holding
+// REAL metrics has a `nonfinite` column: NULL when all values are finite,
+// else "field=nan,field=inf,..." naming each non-finite field. NaN columns are
+// NULL (SQLite cannot store NaN); +-inf are stored as REAL +-inf as well.
+const std::array<const char*, 1> kMigrations = {R"sql(
+CREATE TABLE experiments (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  toml       TEXT NOT NULL,
+  hash       TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE sweeps (
+  id            INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  name          TEXT NOT NULL,
+  grid          TEXT NOT NULL,
+  created_at    TEXT NOT NULL
+);
+
+CREATE TABLE runs (
+  id            INTEGER PRIMARY KEY,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  sweep_id      INTEGER REFERENCES sweeps(id),
+  trial_index   INTEGER,
+  status        TEXT NOT NULL CHECK (status IN ('running','completed','failed','diverged','interrupted')),
+  seed          INTEGER NOT NULL,
+  device        TEXT NOT NULL,
+  started_at    TEXT NOT NULL,
+  ended_at      TEXT,
+  error         TEXT,
+  host_version  TEXT NOT NULL,
+  pid           INTEGER NOT NULL,
+  hostname      TEXT NOT NULL,
+  heartbeat_at  TEXT NOT NULL
+);
+CREATE INDEX runs_by_experiment ON runs(experiment_id);
+CREATE INDEX runs_by_sweep ON runs(sweep_id, trial_index);
+CREATE INDEX runs_by_status ON runs(status);
+
+CREATE TABLE run_params (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE INDEX run_params_by_key ON run_params(key, value);
+
+CREATE TABLE run_plugins (
+  run_id         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  role           TEXT NOT NULL,
+  plugin_id      TEXT NOT NULL,
+  version        TEXT NOT NULL,
+  library_path   TEXT NOT NULL,
+  library_sha256 TEXT NOT NULL,
+  weight         REAL
+);
+CREATE INDEX run_plugins_by_run ON run_plugins(run_id);
+
+CREATE TABLE step_metrics (
+  run_id         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  epoch          INTEGER NOT NULL,
+  step           INTEGER NOT NULL,
+  total_steps    INTEGER NOT NULL,
+  train_loss     REAL,
+  recon_loss     REAL,
+  kl_loss        REAL,
+  kl_weight      REAL,
+  learning_rate  REAL,
+  step_time_s    REAL,
+  stft_loss      REAL,
+  mag_recon_loss REAL,
+  if_recon_loss  REAL,
+  nonfinite      TEXT
+);
+CREATE UNIQUE INDEX step_metrics_by_run_epoch ON step_metrics(run_id, epoch, step);
+
+CREATE TABLE epoch_metrics (
+  run_id             INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  epoch              INTEGER NOT NULL,
+  total_epochs       INTEGER NOT NULL,
+  train_loss         REAL,
+  val_loss           REAL,
+  val_recon_loss     REAL,
+  val_kl_loss        REAL,
+  kl_divergence      REAL,
+  overfitting_gap    REAL,
+  learning_rate      REAL,
+  eta_seconds        REAL,
+  elapsed_seconds    REAL,
+  val_stft_loss      REAL,
+  val_mag_recon_loss REAL,
+  val_if_recon_loss  REAL,
+  nonfinite          TEXT
+);
+CREATE UNIQUE INDEX epoch_metrics_by_run_epoch ON epoch_metrics(run_id, epoch);
+
+CREATE TABLE loss_terms (
+  run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  epoch     INTEGER NOT NULL,
+  step      INTEGER,
+  split     TEXT NOT NULL CHECK (split IN ('train','val')),
+  term      TEXT NOT NULL,
+  raw       REAL,
+  weighted  REAL,
+  nonfinite TEXT
+);
+CREATE INDEX loss_terms_by_run_epoch ON loss_terms(run_id, epoch, step);
+
+CREATE TABLE events (
+  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  epoch   INTEGER,
+  step    INTEGER,
+  kind    TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data    TEXT,
+  at      TEXT NOT NULL
+);
+CREATE INDEX events_by_run ON events(run_id, kind);
+
+-- One row per run. params: "key=value" lines sorted by key. final_*: the last
+-- epoch's values; best_val_loss ignores NULL (NaN) epochs. duration_s runs
+-- to now for a run still running.
+CREATE VIEW run_summary AS
+SELECT r.id AS run_id,
+       e.name AS experiment,
+       r.status,
+       r.sweep_id,
+       r.trial_index,
+       (SELECT group_concat(key || '=' || value, char(10))
+          FROM (SELECT key, value FROM run_params p WHERE p.run_id = r.id ORDER BY key)) AS params,
+       (SELECT m.epoch FROM epoch_metrics m WHERE m.run_id = r.id ORDER BY m.epoch DESC LIMIT 1) AS final_epoch,
+       (SELECT m.train_loss FROM epoch_metrics m WHERE m.run_id = r.id ORDER BY m.epoch DESC LIMIT 1) AS final_train_loss,
+       (SELECT m.val_loss FROM epoch_metrics m WHERE m.run_id = r.id ORDER BY m.epoch DESC LIMIT 1) AS final_val_loss,
+       (SELECT m.val_loss FROM epoch_metrics m WHERE m.run_id = r.id AND m.val_loss IS NOT NULL
+         ORDER BY m.val_loss ASC, m.epoch ASC LIMIT 1) AS best_val_loss,
+       (SELECT m.epoch FROM epoch_metrics m WHERE m.run_id = r.id AND m.val_loss IS NOT NULL
+         ORDER BY m.val_loss ASC, m.epoch ASC LIMIT 1) AS best_val_epoch,
+       (SELECT count(*) FROM events v WHERE v.run_id = r.id AND v.kind = 'divergence') AS divergence_events,
+       r.started_at,
+       r.ended_at,
+       round((julianday(coalesce(r.ended_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(r.started_at)) * 86400.0, 3)
+         AS duration_s
+  FROM runs r JOIN experiments e ON e.id = r.experiment_id;
+)sql"};
+
+}  // namespace distill::store
