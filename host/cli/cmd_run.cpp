@@ -55,6 +55,7 @@ c10::Device resolve_device(const std::string& requested) {
 // Everything a run needs, built and checked before the run row exists.
 struct Prepared {
     experiment::Experiment exp;
+    std::vector<std::pair<std::string, std::string>> swept;  // a sweep trial's grid values
     c10::Device device = c10::Device(c10::kCPU);
     data::Dataset data;
     std::unique_ptr<host::ModelInstance> model;
@@ -64,7 +65,8 @@ struct Prepared {
 // A sweep trial is the experiment of that grid point (the same expansion
 // `distill sweep` made), so resume and sweeps rebuild it the same way.
 experiment::Experiment load(const fs::path& file, const std::vector<std::string>& overrides,
-                            const host::PluginRegistry& registry, std::optional<int64_t> trial_index) {
+                            const host::PluginRegistry& registry, std::optional<int64_t> trial_index,
+                            std::vector<std::pair<std::string, std::string>>& swept) {
     try {
         if (!trial_index) return experiment::load_experiment(file, overrides, registry);
         experiment::Sweep sweep = experiment::expand_sweep(file, overrides, registry);
@@ -73,6 +75,7 @@ experiment::Experiment load(const fs::path& file, const std::vector<std::string>
                              file.string() + " (" + std::to_string(sweep.trials.size()) + " trials)");
         experiment::Trial& trial = sweep.trials[static_cast<size_t>(*trial_index)];
         if (!trial.error.empty()) throw UsageError(trial.error);
+        swept = trial.params;
         return std::move(trial.experiment);
     } catch (const experiment::ExperimentError& e) {
         throw UsageError(e.what());
@@ -82,7 +85,7 @@ experiment::Experiment load(const fs::path& file, const std::vector<std::string>
 Prepared prepare(const fs::path& file, const std::vector<std::string>& overrides, const host::PluginRegistry& registry,
                  std::optional<int64_t> trial_index) {
     Prepared p;
-    p.exp = load(file, overrides, registry, trial_index);
+    p.exp = load(file, overrides, registry, trial_index, p.swept);
     p.device = resolve_device(p.exp.device);
     if (p.exp.threads > 0) at::set_num_threads(static_cast<int>(p.exp.threads));
     try {
@@ -119,8 +122,10 @@ std::vector<store::PluginRow> plugin_rows(const Prepared& p) {
 
 // What resume needs to rebuild the same experiment: the file and the --set
 // list, recorded with the run's parameters.
-std::vector<std::pair<std::string, std::string>> run_params(const experiment::Experiment& exp) {
+std::vector<std::pair<std::string, std::string>> run_params(const Prepared& p) {
+    const experiment::Experiment& exp = p.exp;
     auto params = exp.resolved;
+    for (const auto& [key, value] : p.swept) params.emplace_back("sweep." + key, value);
     params.emplace_back("experiment.file", fs::absolute(exp.source_path).string());
     for (size_t i = 0; i < exp.overrides.size(); ++i)
         params.emplace_back("experiment.set." + std::to_string(i), exp.overrides[i]);
@@ -237,7 +242,7 @@ int cmd_run(const Args& args) {
         info.device = p.device.str();
         info.host_version = DISTILL_VERSION;
         run_id = db->create_run(info);
-        db->record_params(run_id, run_params(p.exp));
+        db->record_params(run_id, run_params(p));
         db->record_plugins(run_id, plugin_rows(p));
     }
 

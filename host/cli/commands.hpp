@@ -9,5 +9,7 @@ namespace distill::cli {
 int cmd_plugins(const Args& args);
 int cmd_runs(const Args& args);
 int cmd_query(const Args& args);
+int cmd_run(const Args& args);
+int cmd_sweep(const Args& args);
 
 }  // namespace distill::cli

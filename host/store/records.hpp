@@ -52,6 +52,15 @@ struct PluginRow {
     std::optional<double> weight;  // losses only
 };
 
+// One trial of a sweep as `sweep show` ranks it.
+struct TrialSummary {
+    int64_t trial_index = 0, run_id = 0;
+    std::string status;
+    std::optional<double> best_val_loss;
+    std::optional<int64_t> best_epoch;
+    std::string swept_params;  // "key=value, ..." from the run's sweep.* params
+};
+
 // What `runs show` and the tests read back about one run.
 struct RunRecord {
     int64_t id = 0, experiment_id = 0;

@@ -213,15 +213,74 @@ int RunStore::mark_stale_runs_interrupted(double stale_after_s) {
     return marked;
 }
 
-void RunStore::delete_rows_after(int64_t run_id, int64_t epoch) {
+void RunStore::delete_rows_after(int64_t run_id, int64_t epoch) { delete_rows_from(run_id, epoch + 1, 0); }
+
+void RunStore::delete_rows_from(int64_t run_id, int64_t epoch, int64_t step) {
+    // Rows without a step (validation loss_terms, epoch-level events) belong
+    // to the end of their epoch, which comes after any step of it.
+    static const char* const kDeletes[] = {
+        "DELETE FROM step_metrics WHERE run_id = ?1 AND (epoch > ?2 OR (epoch = ?2 AND step >= ?3))",
+        "DELETE FROM epoch_metrics WHERE run_id = ?1 AND epoch >= ?2",
+        "DELETE FROM loss_terms WHERE run_id = ?1 AND (epoch > ?2 OR (epoch = ?2 AND (step IS NULL OR step >= ?3)))",
+        "DELETE FROM events WHERE run_id = ?1 AND kind IN ('non_finite', 'divergence') AND "
+        "(epoch > ?2 OR (epoch = ?2 AND (step IS NULL OR step >= ?3)))"};
     write_transaction(*db_, [&] {
-        for (const char* table : {"step_metrics", "epoch_metrics", "loss_terms"}) {
-            SQLite::Statement del(*db_, std::string("DELETE FROM ") + table + " WHERE run_id = ?1 AND epoch > ?2");
+        for (const char* sql : kDeletes) {
+            SQLite::Statement del(*db_, sql);
             del.bind(1, run_id);
             del.bind(2, epoch);
+            del.bind(3, step);
             del.exec();
         }
     });
+}
+
+std::optional<int64_t> RunStore::find_sweep(int64_t experiment_id, const std::string& grid_json) {
+    SQLite::Statement select(*db_, "SELECT id FROM sweeps WHERE experiment_id = ?1 AND grid = ?2 ORDER BY id DESC LIMIT 1");
+    select.bind(1, experiment_id);
+    select.bind(2, grid_json);
+    if (!select.executeStep()) return std::nullopt;
+    return select.getColumn(0).getInt64();
+}
+
+bool RunStore::sweep_exists(int64_t sweep_id) {
+    SQLite::Statement select(*db_, "SELECT 1 FROM sweeps WHERE id = ?1");
+    select.bind(1, sweep_id);
+    return select.executeStep();
+}
+
+bool RunStore::trial_completed(int64_t sweep_id, int64_t trial_index) {
+    SQLite::Statement select(*db_,
+                             "SELECT 1 FROM runs WHERE sweep_id = ?1 AND trial_index = ?2 AND status = 'completed'");
+    select.bind(1, sweep_id);
+    select.bind(2, trial_index);
+    return select.executeStep();
+}
+
+std::vector<TrialSummary> RunStore::sweep_trials(int64_t sweep_id) {
+    SQLite::Statement select(*db_, R"sql(
+        SELECT s.trial_index, s.run_id, s.status, s.best_val_loss, s.best_val_epoch,
+               (SELECT group_concat(substr(key, 7) || '=' || value, ', ')
+                  FROM (SELECT key, value FROM run_params p WHERE p.run_id = s.run_id AND key LIKE 'sweep.%'
+                        ORDER BY key)) AS swept
+          FROM run_summary s
+         WHERE s.sweep_id = ?1
+           AND s.run_id = (SELECT r.id FROM runs r WHERE r.sweep_id = ?1 AND r.trial_index = s.trial_index
+                           ORDER BY (r.status = 'completed') DESC, r.id DESC LIMIT 1)
+         ORDER BY s.trial_index)sql");
+    select.bind(1, sweep_id);
+    std::vector<TrialSummary> trials;
+    while (select.executeStep()) {
+        TrialSummary t;
+        t.trial_index = select.getColumn(0).getInt64();
+        t.run_id = select.getColumn(1).getInt64();
+        t.status = select.getColumn(2).getString();
+        if (!select.getColumn(3).isNull()) t.best_val_loss = select.getColumn(3).getDouble();
+        if (!select.getColumn(4).isNull()) t.best_epoch = select.getColumn(4).getInt64();
+        if (!select.getColumn(5).isNull()) t.swept_params = select.getColumn(5).getString();
+        trials.push_back(std::move(t));
+    }
+    return trials;
 }
 
 void RunStore::add_event(int64_t run_id, const Event& event) {

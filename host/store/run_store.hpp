@@ -41,6 +41,12 @@ public:
     // Same TOML text (by SHA-256) -> same id; the first name recorded stays.
     int64_t record_experiment(const std::string& name, const std::string& toml_text);
     int64_t create_sweep(int64_t experiment_id, const std::string& name, const std::string& grid_json);
+    // The newest sweep of this experiment text with this grid, if any.
+    std::optional<int64_t> find_sweep(int64_t experiment_id, const std::string& grid_json);
+    bool sweep_exists(int64_t sweep_id);
+    bool trial_completed(int64_t sweep_id, int64_t trial_index);
+    // One row per trial that has runs: its completed run, else its newest.
+    std::vector<TrialSummary> sweep_trials(int64_t sweep_id);
 
     // Marks stale runs interrupted first (a new run is the moment the issue
     // asks for), then inserts the run as `running` with this process's pid,
@@ -63,6 +69,11 @@ public:
     // For resume from the checkpoint of `epoch`: removes step_metrics,
     // epoch_metrics and loss_terms rows with a later epoch.
     void delete_rows_after(int64_t run_id, int64_t epoch);
+    // For resume at a position inside an epoch (`epoch` unfinished, `step`
+    // the next step to run): removes every step row at or after it, the
+    // epoch rows from `epoch` on, their loss_terms, and the non_finite /
+    // divergence events the redone steps will write again.
+    void delete_rows_from(int64_t run_id, int64_t epoch, int64_t step);
     // Appends one event now (outside any writer), e.g. `resumed`.
     void add_event(int64_t run_id, const Event& event);
 

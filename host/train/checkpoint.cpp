@@ -7,6 +7,7 @@
 #include <torch/serialize/output-archive.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cstdio>
 
 namespace distill::train {
@@ -111,7 +112,11 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
                 throw CheckpointError("checkpoint " + file.string() + " holds no optimizer state");
             optimizer->load(optimizer_archive);
         }
-        at::detail::getDefaultCPUGenerator().set_state(read(archive, "rng.cpu", file));
+        at::Generator generator = at::detail::getDefaultCPUGenerator();
+        {
+            std::lock_guard<std::mutex> lock(generator.mutex());
+            generator.set_state(read(archive, "rng.cpu", file));
+        }
 
         CheckpointContent content;
         TrainingPosition& p = content.position;

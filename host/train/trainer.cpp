@@ -4,6 +4,7 @@
 #include "train/lr_schedule.hpp"
 
 #include <ATen/ATen.h>
+#include <torch/types.h>  // clip_grad.h needs torch::Tensor declared first
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -169,8 +170,9 @@ double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step,
                                        steps_per_epoch, 1};
     const LossResult result = losses_.compute(inputs, context);
     const StepValues values = read_values(result);
-    const bool finite = std::isfinite(values.total);
-    if (finite) {
+    // With every weight at 0 (e.g. a warm-up-only experiment at epoch 0) the
+    // total is a constant: there is nothing to step on.
+    if (std::isfinite(values.total) && result.total.requires_grad()) {
         result.total.backward();
         if (config_.train.grad_clip > 0)
             torch::nn::utils::clip_grad_norm_(optimizer_->param_groups().at(0).params(), config_.train.grad_clip);
