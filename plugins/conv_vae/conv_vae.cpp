@@ -15,10 +15,11 @@
 #include <ATen/ATen.h>
 
 #include <array>
-#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -183,7 +184,9 @@ public:
     }
 
     distill::TensorMap decode(const at::Tensor& latents) override {
-        check_tensor("latents", latents, {-1, geometry_.latent_dim}, "[N, " + std::to_string(geometry_.latent_dim) + "]");
+        const std::string expected = "[N, " + std::to_string(geometry_.latent_dim) + "]";
+        check_tensor("latents", latents, {-1, geometry_.latent_dim}, expected);
+        check_batch_norm_batch("latents", latents);
         return {{"recon", net_->decoder->forward(latents)}};
     }
 
@@ -206,9 +209,14 @@ private:
         const std::string expected = "[B, 2, " + std::to_string(geometry_.n_mels) + ", " +
                                      std::to_string(geometry_.frames) + "]";
         check_tensor("x", x, {-1, kInChannels, geometry_.n_mels, geometry_.frames}, expected);
-        // BatchNorm cannot normalise a single value per channel in training.
-        if (net_->is_training() && x.size(0) * geometry_.bottleneck_h() * geometry_.bottleneck_w() == 1)
-            throw std::invalid_argument("conv_vae: input 'x' " + shape_string(x.sizes()) +
+        check_batch_norm_batch("x", x);
+    }
+
+    // BatchNorm cannot normalise a single value per channel in training,
+    // which a batch of one with a 1x1 bottleneck would give it.
+    void check_batch_norm_batch(const std::string& name, const at::Tensor& t) const {
+        if (net_->is_training() && t.size(0) * geometry_.bottleneck_h() * geometry_.bottleneck_w() == 1)
+            throw std::invalid_argument("conv_vae: input '" + name + "' " + shape_string(t.sizes()) +
                                         " gives one value per channel at the bottleneck; "
                                         "BatchNorm needs a batch of at least 2 in training mode");
     }

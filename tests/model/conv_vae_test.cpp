@@ -175,6 +175,8 @@ TEST(ConvVae, EvalIsDeterministicAndTrainSamples) {
     const auto b = model->forward({{"x", x}});
     EXPECT_TRUE(at::equal(a.at("recon"), b.at("recon")));
     EXPECT_TRUE(at::equal(a.at("z"), a.at("mu"))) << "eval must use z = mu";
+    // Sampling one item from the prior is an eval-mode decode of a batch of one.
+    EXPECT_EQ(model->decode(at::randn({1, 8})).at("recon").sizes(), (at::IntArrayRef{1, 2, 32, 32}));
 
     model->set_training(true);
     const auto c = model->forward({{"x", x}});
@@ -255,6 +257,7 @@ TEST(ConvVae, WrongInputsAreBadInputErrorsNamingBothShapes) {
                      "given: input");
     // In training, one item with a 1x1 bottleneck leaves BatchNorm one value per channel.
     expect_bad_input([&] { model->forward({{"x", at::zeros({1, 2, 32, 32})}}); }, "at least 2", "[1, 2, 32, 32]");
+    expect_bad_input([&] { model->decode(at::zeros({1, 8})); }, "at least 2", "[1, 8]");
     expect_bad_input([&] { model->decode(at::zeros({3, 7})); }, "[N, 8]", "[3, 7]");
     expect_bad_input([&] { model->decode(at::zeros({8})); }, "[N, 8]", "[8]");
 }
