@@ -205,3 +205,17 @@ TEST(StftLoss, TooShortSignalFailsAtCompute) {
         EXPECT_NE(std::string(e.what()).find("too short for fft 32"), std::string::npos) << e.what();
     }
 }
+
+TEST(StftLoss, RejectsMismatchedShapesAndAbsentChannel) {
+    const std::string shapes = error_of([] {
+        make_loss("stft", resolutions({{16, 4, 16}}))
+            ->compute(pair(at::zeros({2, 2, 4, 16}), at::zeros({1, 2, 4, 16})), context());
+    });
+    EXPECT_NE(shapes.find("got recon [2, 2, 4, 16] and target [1, 2, 4, 16]"), std::string::npos) << shapes;
+    const std::string channel = error_of([] {
+        auto loss = make_loss("stft", {{"fft_sizes", std::vector<int64_t>{16}}, {"hop_sizes", std::vector<int64_t>{4}},
+                                       {"channel", int64_t{2}}});
+        loss->compute(pair(at::zeros({1, 2, 4, 16}), at::zeros({1, 2, 4, 16})), context());
+    });
+    EXPECT_NE(channel.find("channel 2 out of range for inputs [1, 2, 4, 16]"), std::string::npos) << channel;
+}
