@@ -76,6 +76,7 @@ TEST(DatasetCache, SecondLoadDecodesNothingAndMatches) {
     EXPECT_TRUE(at::equal(first.train, second.train));
     EXPECT_TRUE(at::equal(first.val, second.val));
     EXPECT_EQ(first.stats.std[0], second.stats.std[0]);
+    EXPECT_EQ(log.count("cache: 4 hit, 0 built"), 1);
 }
 
 TEST(DatasetCache, TouchedFileRebuildsOnlyItself) {
