@@ -46,8 +46,10 @@ inline void write_audio(const fs::path& p, const std::vector<float>& interleaved
     info.samplerate = sr;
     info.channels = channels;
     const std::string ext = p.extension().string();
-    info.format = ext == ".flac" ? (SF_FORMAT_FLAC | SF_FORMAT_PCM_24)
-                                 : (SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+    info.format = ext == ".flac"  ? (SF_FORMAT_FLAC | SF_FORMAT_PCM_24)
+                  : ext == ".aif" ? (SF_FORMAT_AIFF | SF_FORMAT_PCM_16)
+                  : ext == ".ogg" ? (SF_FORMAT_OGG | SF_FORMAT_VORBIS)
+                                  : (SF_FORMAT_WAV | SF_FORMAT_FLOAT);
     SNDFILE* f = sf_open(p.c_str(), SFM_WRITE, &info);
     ASSERT_NE(f, nullptr) << p << ": " << sf_strerror(nullptr);
     const sf_count_t frames = static_cast<sf_count_t>(interleaved.size()) / channels;
