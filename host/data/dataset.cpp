@@ -208,7 +208,9 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
             ++ds.skipped_files;
             rep.line("warning: skipping " + found[i].string() + ": " + e.error);
         }
-        rep.progress(i + 1, found.size());
+        // A fully cached corpus loads in a blink: report progress only once
+        // real preprocessing has happened.
+        if (ds.counts.decoded_files > 0) rep.progress(i + 1, found.size());
     }
     if (ds.skipped_files > 0)
         rep.line("warning: skipped " + std::to_string(ds.skipped_files) + " of " +
