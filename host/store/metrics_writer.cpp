@@ -169,7 +169,8 @@ void MetricsWriter::commit_rows(std::vector<Row>& rows, bool skip_bad_rows) {
                 ++failed;
                 if (first_error.empty()) first_error = what + ": " + e.what();
             }
-            stmt.reset();
+            // reset() would rethrow the failed step's error code.
+            stmt.tryReset();
         };
         auto add_non_finite = [&](const char* table, int64_t ep, int64_t st, const std::string& nonfinite) {
             if (nonfinite.empty()) return;
