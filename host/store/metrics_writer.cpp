@@ -114,17 +114,18 @@ void MetricsWriter::thread_main() {
         // queued goes into this transaction.
         const bool stop = stopping_;
         urgent_ = false;
-        batch.clear();
-        batch.swap(queue_);
+        batch.swap(queue_);  // O(1) under the lock; the caller never waits on a batch
         lock.unlock();
-        if (!batch.empty()) {
+        const size_t n = batch.size();
+        if (n > 0) {
             commit(batch);
         } else if (std::chrono::steady_clock::now() - last_heartbeat_ >
                    std::chrono::duration<double>(kHeartbeatSeconds)) {
             touch_heartbeat();
         }
+        batch.clear();  // frees event strings outside the lock
         lock.lock();
-        done_seq_ += batch.size();
+        done_seq_ += n;
         wake_flushers_.notify_all();
         if (stop && queue_.empty()) return;
     }
