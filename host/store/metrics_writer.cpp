@@ -26,7 +26,6 @@ Overloaded(F...) -> Overloaded<F...>;
 MetricsWriter::MetricsWriter(const std::filesystem::path& db_path, int64_t run_id, WriterOptions options)
     : run_id_(run_id), options_(options), db_(open_database(db_path, OpenMode::kCreate)) {
     if (options_.batch_rows == 0) throw StoreError("MetricsWriter: batch_rows must be at least 1");
-    queue_.reserve(options_.batch_rows);
     last_heartbeat_ = std::chrono::steady_clock::now();
     thread_ = std::thread(&MetricsWriter::thread_main, this);
 }
@@ -102,8 +101,7 @@ int64_t MetricsWriter::committed_rows() const {
 }
 
 void MetricsWriter::thread_main() {
-    std::vector<Row> batch;
-    batch.reserve(options_.batch_rows);
+    std::deque<Row> batch;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
         const auto deadline = queue_.empty() ? std::chrono::steady_clock::now() + options_.max_delay
@@ -114,23 +112,24 @@ void MetricsWriter::thread_main() {
         // queued goes into this transaction.
         const bool stop = stopping_;
         urgent_ = false;
-        batch.clear();
-        batch.swap(queue_);
+        batch.swap(queue_);  // O(1) under the lock; the caller never waits on a batch
         lock.unlock();
-        if (!batch.empty()) {
+        const size_t n = batch.size();
+        if (n > 0) {
             commit(batch);
         } else if (std::chrono::steady_clock::now() - last_heartbeat_ >
                    std::chrono::duration<double>(kHeartbeatSeconds)) {
             touch_heartbeat();
         }
+        batch.clear();  // frees event strings outside the lock
         lock.lock();
-        done_seq_ += batch.size();
+        done_seq_ += n;
         wake_flushers_.notify_all();
         if (stop && queue_.empty()) return;
     }
 }
 
-void MetricsWriter::commit(std::vector<Row>& rows) {
+void MetricsWriter::commit(std::deque<Row>& rows) {
     try {
         commit_rows(rows, false);
         return;
@@ -149,7 +148,7 @@ void MetricsWriter::commit(std::vector<Row>& rows) {
     }
 }
 
-void MetricsWriter::commit_rows(std::vector<Row>& rows, bool skip_bad_rows) {
+void MetricsWriter::commit_rows(std::deque<Row>& rows, bool skip_bad_rows) {
     int64_t committed = 0;
     std::string first_error;
     int64_t failed = 0;
@@ -169,7 +168,8 @@ void MetricsWriter::commit_rows(std::vector<Row>& rows, bool skip_bad_rows) {
                 ++failed;
                 if (first_error.empty()) first_error = what + ": " + e.what();
             }
-            stmt.reset();
+            // reset() would rethrow the failed step's error code.
+            stmt.tryReset();
         };
         auto add_non_finite = [&](const char* table, int64_t ep, int64_t st, const std::string& nonfinite) {
             if (nonfinite.empty()) return;

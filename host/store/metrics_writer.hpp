@@ -71,8 +71,8 @@ private:
     void enqueue(Row row, bool urgent);
     void throw_pending_locked();
     void thread_main();
-    void commit(std::vector<Row>& rows);
-    void commit_rows(std::vector<Row>& rows, bool skip_bad_rows);
+    void commit(std::deque<Row>& rows);
+    void commit_rows(std::deque<Row>& rows, bool skip_bad_rows);
     void touch_heartbeat();
 
     const int64_t run_id_;
@@ -81,7 +81,7 @@ private:
 
     mutable std::mutex mutex_;
     std::condition_variable wake_writer_, wake_flushers_;
-    std::vector<Row> queue_;
+    std::deque<Row> queue_;  // a deque: growing it never copies queued rows
     std::chrono::steady_clock::time_point oldest_queued_{};
     bool urgent_ = false, stopping_ = false, closed_ = false;
     uint64_t queued_seq_ = 0, done_seq_ = 0;  // rows handed in / rows processed (committed or failed)
