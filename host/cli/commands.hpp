@@ -7,5 +7,6 @@
 namespace distill::cli {
 
 int cmd_plugins(const Args& args);
+int cmd_validate(const Args& args);
 
 }  // namespace distill::cli

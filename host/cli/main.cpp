@@ -17,6 +17,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"plugins", &distill::cli::cmd_plugins, "list, describe or smoke-test the loadable plugins"},
+    {"validate", &distill::cli::cmd_validate, "check an experiment file and print its resolved configuration"},
 };
 
 void print_help() {
