@@ -11,5 +11,6 @@ int cmd_runs(const Args& args);
 int cmd_query(const Args& args);
 int cmd_run(const Args& args);
 int cmd_sweep(const Args& args);
+int cmd_validate(const Args& args);
 
 }  // namespace distill::cli

@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"run", &distill::cli::cmd_run, "run one experiment (or --resume RUN_ID) and record it in SQLite"},
     {"sweep", &distill::cli::cmd_sweep, "run every trial of an experiment's [sweep] grid; `sweep show ID` ranks them"},
     {"plugins", &distill::cli::cmd_plugins, "list, describe or smoke-test the loadable plugins"},
+    {"validate", &distill::cli::cmd_validate, "check an experiment file and print its resolved configuration"},
     {"runs", &distill::cli::cmd_runs, "list runs or show one run's params, plugins, epochs and events"},
     {"query", &distill::cli::cmd_query, "run one read-only SQL statement on the run database"},
 };

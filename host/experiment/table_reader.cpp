@@ -14,7 +14,15 @@ TableReader::TableReader(const Document& doc, const toml::table* table, std::str
 
 std::string TableReader::where(const std::string& key) const {
     const toml::node* node = table_ ? table_->get(key) : nullptr;
-    return doc_.locate(path(key), node);
+    // An absent key is reported at its table ([data] for a missing data.dir).
+    return doc_.locate(path(key), node ? node : table_);
+}
+
+std::string TableReader::where_key(const std::string& key) const {
+    if (table_ != nullptr)
+        for (const auto& [name, v] : *table_)
+            if (name.str() == key) return doc_.locate(path(key), name.source());
+    return where(key);
 }
 
 void TableReader::fail(const std::string& key, const std::string& message) const {
@@ -128,11 +136,8 @@ void TableReader::finish(std::vector<std::string> known) const {
     if (left.empty()) return;
     known.insert(known.end(), known_.begin(), known_.end());
     const std::string& key = left.front();
-    const toml::key* k = nullptr;
-    for (const auto& [name, v] : *table_)
-        if (name.str() == key) k = &name;
     const std::string scope = prefix_.empty() ? "at the top level" : "in [" + prefix_ + "]";
-    throw UnknownKeyError(doc_.locate(path(key), k ? k->source() : toml::source_region{}) + ": unknown key '" +
+    throw UnknownKeyError(where_key(key) + ": unknown key '" +
                           path(key) + "' " + scope + did_you_mean(key, known));
 }
 

@@ -23,7 +23,8 @@ public:
     std::string path(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
     // Error at a key: "LOCATION: message".
     [[noreturn]] void fail(const std::string& key, const std::string& message) const;
-    std::string where(const std::string& key) const;
+    std::string where(const std::string& key) const;      // the value's position
+    std::string where_key(const std::string& key) const;  // the key's position
 
     // Marks the key as known; null when absent.
     const toml::node* take(const std::string& key);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <sstream>
 
 namespace distill::experiment::detail {
@@ -16,7 +17,20 @@ std::string format_double(double v) {
         if (std::strtod(buffer, nullptr) == v) break;
     }
     std::string out = buffer;
-    if (out.find_first_of(".eEn") == std::string::npos) out += ".0";
+    const size_t e = out.find('e');
+    if (e != std::string::npos && std::fabs(v) >= 1 && std::fabs(v) < 1e16) {
+        // %g chose an exponent only because of trailing zeros: 24000.0, not 2.4e+04.
+        std::snprintf(buffer, sizeof buffer, "%.1f", v);
+        return buffer;
+    }
+    if (e != std::string::npos) {  // 1e-05 -> 1e-5
+        std::string exponent = out.substr(e + 1);
+        const bool negative = exponent[0] == '-';
+        if (exponent[0] == '-' || exponent[0] == '+') exponent.erase(0, 1);
+        exponent.erase(0, std::min(exponent.find_first_not_of('0'), exponent.size() - 1));
+        return out.substr(0, e) + (negative ? "e-" : "e") + exponent;
+    }
+    if (out.find_first_of(".n") == std::string::npos) out += ".0";
     return out;
 }
 

@@ -53,7 +53,7 @@ host::ParamValues read_plugin_params(TableReader& reader, const host::LoadedPlug
     for (const std::string& key : reader.untaken()) {
         auto spec = specs.find(key);
         if (spec == specs.end()) {
-            const std::string where = reader.where(key);
+            const std::string where = reader.where_key(key);
             throw UnknownKeyError(where + ": unknown key '" + reader.path(key) + "': plugin '" + d.id +
                                   "' has no parameter '" + key + "'" + did_you_mean(key, names));
         }

@@ -1,0 +1,64 @@
+// A temporary folder with a `corpus/` subfolder (a data.dir that exists),
+// experiment files written into it, and the fake plugins registered.
+#pragma once
+
+#include "experiment/experiment.hpp"
+#include "fake_plugins.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace distill::test {
+
+namespace fs = std::filesystem;
+
+class ExperimentTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string pattern = (fs::temp_directory_path() / "distill-exp-XXXXXX").string();
+        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+        dir = fs::path(pattern).lexically_normal();
+        fs::create_directories(dir / "corpus");
+        cwd_ = fs::current_path();
+    }
+    void TearDown() override {
+        fs::current_path(cwd_);
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    fs::path write(const std::string& name, const std::string& text) {
+        const fs::path file = dir / name;
+        fs::create_directories(file.parent_path());
+        std::ofstream(file) << text;
+        return file;
+    }
+    experiment::Experiment load(const fs::path& file, const std::vector<std::string>& overrides = {}) {
+        return experiment::load_experiment(file, overrides, registry);
+    }
+    // The message of the ExperimentError that loading throws ("" if none).
+    std::string error_of(const fs::path& file, const std::vector<std::string>& overrides = {}) {
+        try {
+            load(file, overrides);
+        } catch (const experiment::ExperimentError& e) {
+            return e.what();
+        }
+        return "";
+    }
+    static std::string value_of(const experiment::Experiment& e, const std::string& key) {
+        for (const auto& [k, v] : e.resolved)
+            if (k == key) return v;
+        return "<missing " + key + ">";
+    }
+
+    fs::path dir;
+    host::PluginRegistry registry = fake_registry();
+
+private:
+    fs::path cwd_;
+};
+
+}  // namespace distill::test
