@@ -3,8 +3,6 @@
 // the experiment module only reads schemas, so no library needs loading.
 #pragma once
 
-#include "plugins/plugin_registry.hpp"
-
 #include <distill/sdk.hpp>
 
 #include <ATen/ATen.h>
@@ -77,11 +75,5 @@ public:
         return {{"loss", require_input(in, "mu").pow(2).mean()}};
     }
 };
-
-inline host::PluginRegistry fake_registry() {
-    host::PluginRegistry registry;
-    registry.add_entry(detail::entry<FakeConvVae, FakeStft, FakeMagL1, FakeIfL1, FakeKl>("test", "1"), "in-test");
-    return registry;
-}
 
 }  // namespace distill::test

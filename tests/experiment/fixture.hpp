@@ -4,6 +4,7 @@
 
 #include "experiment/experiment.hpp"
 #include "fake_plugins.hpp"
+#include "plugins/plugin_registry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,12 @@
 namespace distill::test {
 
 namespace fs = std::filesystem;
+
+inline host::PluginRegistry fake_registry() {
+    host::PluginRegistry registry;
+    registry.add_entry(detail::entry<FakeConvVae, FakeStft, FakeMagL1, FakeIfL1, FakeKl>("test", "1"), "in-test");
+    return registry;
+}
 
 class ExperimentTest : public ::testing::Test {
 protected:

@@ -73,6 +73,7 @@ TEST_F(SweepTest, UnknownSweptKeyIsAnErrorBeforeAnyTrial) {
         EXPECT_EQ(std::string(e.what()),
                   file.string() + ":4:16: unknown key 'train.lrr' in [train] (did you mean 'lr'?)");
     }
+    // "\"loss.if_l2.weight\" = [" is 23 characters: the value is at column 24.
     const auto loss_file = write("t.toml", kData + "[sweep]\n\"loss.if_l2.weight\" = [0.0]\n");
     try {
         expand(loss_file);
@@ -107,7 +108,8 @@ TEST_F(SweepTest, LossesSwapsComponents) {
     EXPECT_EQ(weight_of(s.trials[0].experiment, "kl"), 0.01);
     EXPECT_EQ(weight_of(s.trials[1].experiment, "kl"), 0.02);
     EXPECT_EQ(s.trials[2].params[0], std::make_pair(std::string("losses"), std::string("[\"mag_l1\", \"if_l1\", \"kl\"]")));
-    // A name that is no entry fails the whole sweep, with a suggestion.
+    // A name that is no entry fails the whole sweep, with a suggestion, at
+    // the inner list: "losses = [[\"stft\"], " is 20 characters, column 21.
     const auto bad = write("b.toml", kData + "[sweep]\nlosses = [[\"stft\"], [\"kll\"]]\n");
     try {
         expand(bad);
