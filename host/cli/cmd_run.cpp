@@ -18,6 +18,7 @@
 
 #include <iostream>
 #include <optional>
+#include <thread>
 
 namespace distill::cli {
 namespace fs = std::filesystem;
@@ -87,7 +88,9 @@ Prepared prepare(const fs::path& file, const std::vector<std::string>& overrides
     Prepared p;
     p.exp = load(file, overrides, registry, trial_index, p.swept);
     p.device = resolve_device(p.exp.device);
-    if (p.exp.threads > 0) at::set_num_threads(static_cast<int>(p.exp.threads));
+    // threads = 0 means every core (LibTorch's own default can be 1 under OpenMP).
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    at::set_num_threads(static_cast<int>(p.exp.threads > 0 ? p.exp.threads : cores));
     try {
         p.data = data::load_dataset(p.exp.data.dir, p.exp.data.pipeline, p.exp.data.split, p.exp.data.cache_dir);
     } catch (const data::DataError& e) {
