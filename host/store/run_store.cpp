@@ -229,7 +229,7 @@ void RunStore::delete_rows_from(int64_t run_id, int64_t epoch, int64_t step) {
             SQLite::Statement del(*db_, sql);
             del.bind(1, run_id);
             del.bind(2, epoch);
-            del.bind(3, step);
+            if (del.getBindParameterCount() >= 3) del.bind(3, step);  // epoch_metrics has no step
             del.exec();
         }
     });
