@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <unistd.h>
 
 namespace distill::train {
 namespace fs = std::filesystem;
@@ -139,10 +140,33 @@ Trainer::Trainer(TrainerConfig config, host::ModelInstance& model, const Weighte
 Trainer::~Trainer() = default;
 
 void Trainer::log(const std::string& line) const {
-    if (config_.log)
+    if (config_.log) {
         config_.log(line);
-    else
-        std::cout << line << std::endl;
+        return;
+    }
+    if (progress_shown_) std::cout << "\r\033[K";  // the bar gives way to the line, then comes back
+    std::cout << line << std::endl;
+    progress_shown_ = false;
+}
+
+// One updating line on a terminal: overall progress and the time left,
+// estimated from the steps run so far in this process.
+void Trainer::show_progress(int64_t epoch, int64_t step, int64_t steps_per_epoch) const {
+    if (config_.log || !isatty(STDOUT_FILENO)) return;
+    const int64_t total = config_.train.epochs * steps_per_epoch;
+    const int64_t done = epoch * steps_per_epoch + step + 1;
+    ++steps_this_process_;
+    const double per_step = seconds_since(started_) / static_cast<double>(steps_this_process_);
+    const double eta = per_step * static_cast<double>(total - done);
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(1, total));
+    char line[160];
+    std::snprintf(line, sizeof line, "\r[%s%s] %3d%%  epoch %lld/%lld  eta %02d:%02d:%02d", std::string(filled, '#').c_str(),
+                  std::string(kWidth - filled, ' ').c_str(), static_cast<int>(100 * done / std::max<int64_t>(1, total)),
+                  static_cast<long long>(epoch + 1), static_cast<long long>(config_.train.epochs),
+                  static_cast<int>(eta) / 3600, static_cast<int>(eta) / 60 % 60, static_cast<int>(eta) % 60);
+    std::cout << line << std::flush;
+    progress_shown_ = true;
 }
 
 bool Trainer::stop_requested() const {
@@ -322,6 +346,7 @@ TrainingResult Trainer::run() {
             }
             position_.next_step = step + 1;
             position_.elapsed_seconds = elapsed_before + seconds_since(epoch_started);
+            show_progress(epoch, step, steps_per_epoch);
             if (stop_requested() && position_.next_step < steps_per_epoch) {
                 result.outcome = Outcome::interrupted;
                 result.reason = "stopped by signal " + std::to_string(config_.stop_requested->load());

@@ -13,6 +13,7 @@
 #include <c10/core/Device.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -76,6 +77,7 @@ private:
     void set_learning_rate(double lr);
     bool stop_requested() const;
     void log(const std::string& line) const;
+    void show_progress(int64_t epoch, int64_t step, int64_t steps_per_epoch) const;
 
     TrainerConfig config_;
     host::ModelInstance& model_;
@@ -86,6 +88,10 @@ private:
     std::unique_ptr<torch::optim::Optimizer> optimizer_;
     TrainingPosition position_;
     int64_t consecutive_non_finite_ = 0;
+    // Console progress bar state.
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    mutable int64_t steps_this_process_ = 0;
+    mutable bool progress_shown_ = false;
 };
 
 }  // namespace distill::train
