@@ -165,7 +165,19 @@ int cmd_sweep(const Args& args) {
     }
 
     const fs::path db_path = vm["db"].as<std::string>();
+    if (vm.count("resume") && !fs::exists(db_path))
+        throw UsageError("sweep " + std::to_string(vm["resume"].as<int64_t>()) + " does not exist (no database " +
+                         db_path.string() + ")");
     store::RunStore db(db_path);
+    if (vm.count("resume")) {  // checked before anything is written
+        const int64_t id = vm["resume"].as<int64_t>();
+        const auto grid = db.sweep_grid(id);
+        if (!grid) throw UsageError("sweep " + std::to_string(id) + " does not exist in " + db_path.string());
+        // Trial indices of another grid would name other values.
+        if (*grid != sweep.grid_json)
+            throw UsageError("sweep " + std::to_string(id) + " is over " + *grid + ", but " + file.string() +
+                             " sweeps " + sweep.grid_json);
+    }
     const auto& base = sweep.trials.front();
     const std::string experiment_name = base.error.empty() ? base.experiment.name : file.stem().string();
     std::ifstream source(file);
@@ -174,7 +186,6 @@ int cmd_sweep(const Args& args) {
     int64_t sweep_id = 0;
     if (vm.count("resume")) {
         sweep_id = vm["resume"].as<int64_t>();
-        if (!db.sweep_exists(sweep_id)) throw UsageError("sweep " + std::to_string(sweep_id) + " does not exist");
     } else if (const auto existing = db.find_sweep(experiment_id, sweep.grid_json)) {
         sweep_id = *existing;  // the same file again continues its sweep
         std::cout << "continuing sweep " << sweep_id << " (same experiment and grid)\n";

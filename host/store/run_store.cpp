@@ -243,10 +243,11 @@ std::optional<int64_t> RunStore::find_sweep(int64_t experiment_id, const std::st
     return select.getColumn(0).getInt64();
 }
 
-bool RunStore::sweep_exists(int64_t sweep_id) {
-    SQLite::Statement select(*db_, "SELECT 1 FROM sweeps WHERE id = ?1");
+std::optional<std::string> RunStore::sweep_grid(int64_t sweep_id) {
+    SQLite::Statement select(*db_, "SELECT grid FROM sweeps WHERE id = ?1");
     select.bind(1, sweep_id);
-    return select.executeStep();
+    if (!select.executeStep()) return std::nullopt;
+    return select.getColumn(0).getString();
 }
 
 bool RunStore::trial_completed(int64_t sweep_id, int64_t trial_index) {

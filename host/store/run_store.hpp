@@ -43,7 +43,8 @@ public:
     int64_t create_sweep(int64_t experiment_id, const std::string& name, const std::string& grid_json);
     // The newest sweep of this experiment text with this grid, if any.
     std::optional<int64_t> find_sweep(int64_t experiment_id, const std::string& grid_json);
-    bool sweep_exists(int64_t sweep_id);
+    // The sweep's grid JSON, or nullopt when there is no such sweep.
+    std::optional<std::string> sweep_grid(int64_t sweep_id);
     bool trial_completed(int64_t sweep_id, int64_t trial_index);
     // One row per trial that has runs: its completed run, else its newest.
     std::vector<TrialSummary> sweep_trials(int64_t sweep_id);
