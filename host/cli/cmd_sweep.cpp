@@ -52,6 +52,9 @@ TrialProcess start_trial(const std::vector<std::string>& argv, int64_t index, co
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("cannot start trial " + std::to_string(index) + ": fork failed");
     if (pid == 0) {
+        // Its own process group: a terminal's Ctrl-C reaches only the sweep,
+        // which passes it on once (a second signal would end a trial at once).
+        setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent) _exit(143);  // the sweep died before prctl took effect
         const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -224,6 +227,7 @@ int cmd_sweep(const Args& args) {
 
     std::vector<TrialProcess> running;
     size_t next = 0;
+    bool stop_forwarded = false;
     std::cout << "sweep " << sweep_id << ": " << pending.size() << " of " << sweep.trials.size()
               << " trials to run, " << jobs << " at a time; logs in " << log_dir.string() << std::endl;
     while (next < pending.size() || !running.empty()) {
@@ -240,7 +244,13 @@ int cmd_sweep(const Args& args) {
             running.push_back(start_trial(argv, index, log));
             std::cout << "trial " << index << " started: " << trial_label(sweep.trials[index]) << std::endl;
         }
-        if (stop->load() != 0 && next < pending.size()) next = pending.size();  // launch nothing more
+        if (stop->load() != 0 && !stop_forwarded) {
+            // Launch nothing more, and pass the signal on once so every
+            // running trial checkpoints and ends `interrupted`.
+            next = pending.size();
+            for (const auto& trial : running) kill(trial.pid, stop->load());
+            stop_forwarded = true;
+        }
         int status = 0;
         const pid_t done = waitpid(-1, &status, 0);
         if (done < 0) {
