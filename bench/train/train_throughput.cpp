@@ -213,7 +213,7 @@ RunFigures run_steps(Setup& s, const Options& o, bool bare, bool sync_phases) {
         const at::Tensor batch = s.items.index_select(0, order.slice(0, start, start + o.batch));
         phase[kData] = timer.lap();
         optimizer.zero_grad();
-        host::TensorMap inputs = model.forward({{"x", batch}});
+        TensorMap inputs = model.forward({{"x", batch}});
         phase[kForward] = timer.lap();
         if (bare) {
             const at::Tensor loss = inputs.at("recon").mean();
