@@ -14,6 +14,7 @@
 #include "plugins/plugin_registry.hpp"
 #include "train/metrics_sink.hpp"
 #include "train/trainer.hpp"
+#include "train/loss_values.hpp"
 #include "train/weighted_losses.hpp"
 
 #include <ATen/ATen.h>
@@ -131,34 +132,13 @@ struct Timer {
     }
 };
 
-// What the trainer's train_step does after the backward pass for metrics:
-// one stacked readback of every scalar, then the step row and loss-term rows
-// (same order and content as trainer.cpp's read_values / loss_term_rows).
+// What the trainer's train_step does for metrics: one stacked readback of
+// every scalar, then the step row and loss-term rows (the same functions).
 void metrics(const train::LossResult& result, int64_t step, train::MetricsSink& sink) {
-    std::vector<at::Tensor> scalars{result.total.detach().reshape({})};
-    for (const auto& term : result.terms) {
-        scalars.push_back(term.raw.detach().reshape({}));
-        scalars.push_back(term.weighted.detach().reshape({}));
-        for (const auto& [name, t] : term.sub_terms) scalars.push_back(t.detach().reshape({}));
-    }
-    const at::Tensor host = at::stack(scalars).to(at::kDouble).cpu();
-    const double* v = host.data_ptr<double>();
-    const double total = *v++;
-    std::vector<store::LossTermRow> rows;
-    double stft = 0, recon = 0, kl = 0, kl_w = 0;
-    for (const auto& term : result.terms) {
-        const double raw = *v++, weighted = *v++;
-        if (term.plugin == "stft") stft = raw;
-        if (term.plugin == "mag_l1" || term.plugin == "if_l1") recon += weighted;
-        if (term.plugin == "kl") kl = raw, kl_w = term.weight;
-        rows.push_back({0, step, "train", term.name, raw, weighted});
-        for (const auto& [name, t] : term.sub_terms) {
-            const double s = *v++;
-            rows.push_back({0, step, "train", term.name + "." + name, s, s * term.weight});
-        }
-    }
-    sink.step({0, step, 0, total, recon, kl, kl_w, 1e-3, 0.0, stft, 0.0, 0.0});
-    sink.loss_terms(rows);
+    const train::LossValues values = train::read_loss_values(result);
+    const train::ReferenceColumns c = train::reference_columns(result, values);
+    sink.step({0, step, 0, values.total, c.recon, c.kl, c.kl_weight, 1e-3, 0.0, c.stft, c.mag, c.if_});
+    sink.loss_terms(train::loss_term_rows(result, values, 0, step, "train"));
 }
 
 struct Setup {

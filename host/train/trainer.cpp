@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include "train/divergence.hpp"
+#include "train/loss_values.hpp"
 #include "train/lr_schedule.hpp"
 
 #include <ATen/ATen.h>
@@ -43,81 +44,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const experiment::TrainS
             params, torch::optim::AdamOptions(spec.lr).betas(betas).eps(spec.eps).weight_decay(spec.weight_decay));
     return std::make_unique<torch::optim::AdamW>(
         params, torch::optim::AdamWOptions(spec.lr).betas(betas).eps(spec.eps).weight_decay(spec.weight_decay));
-}
-
-// The loss values a step reports, read back from the device in one copy.
-struct StepValues {
-    double total = kNaN;
-    std::vector<double> raw, weighted;                           // per entry
-    std::vector<std::vector<std::pair<std::string, double>>> sub;  // per entry
-};
-
-StepValues read_values(const LossResult& result) {
-    std::vector<at::Tensor> scalars{result.total.detach().reshape({})};
-    for (const auto& term : result.terms) {
-        scalars.push_back(term.raw.detach().reshape({}));
-        scalars.push_back(term.weighted.detach().reshape({}));
-        for (const auto& [name, t] : term.sub_terms) scalars.push_back(t.detach().reshape({}));
-    }
-    const at::Tensor host = at::stack(scalars).to(at::kDouble).cpu();  // the step's one synchronisation
-    const double* v = host.data_ptr<double>();
-    StepValues out;
-    out.total = *v++;
-    for (const auto& term : result.terms) {
-        out.raw.push_back(*v++);
-        out.weighted.push_back(*v++);
-        auto& subs = out.sub.emplace_back();
-        for (const auto& [name, t] : term.sub_terms) subs.emplace_back(name, *v++);
-    }
-    return out;
-}
-
-// The named columns of StepMetrics / EpochMetrics come from the plugins of
-// the reference set, found by plugin id (first entry wins); recon is the
-// weighted magnitude + IF reconstruction. Absent plugins give 0.
-struct ReferenceColumns {
-    double stft = 0, mag = 0, if_ = 0, kl = 0, kl_weight = 0, recon = 0, kl_raw = 0;
-};
-
-ReferenceColumns reference_columns(const LossResult& result, const StepValues& values) {
-    ReferenceColumns c;
-    bool seen_stft = false, seen_mag = false, seen_if = false, seen_kl = false;
-    for (size_t i = 0; i < result.terms.size(); ++i) {
-        const std::string& plugin = result.terms[i].plugin;
-        if (plugin == "stft" && !seen_stft) {
-            seen_stft = true;
-            c.stft = values.raw[i];
-        } else if (plugin == "mag_l1" && !seen_mag) {
-            seen_mag = true;
-            c.mag = values.raw[i];
-            c.recon += values.weighted[i];
-        } else if (plugin == "if_l1" && !seen_if) {
-            seen_if = true;
-            c.if_ = values.raw[i];
-            c.recon += values.weighted[i];
-        } else if (plugin == "kl" && !seen_kl) {
-            seen_kl = true;
-            c.kl = values.raw[i];
-            c.kl_weight = result.terms[i].weight;
-            for (const auto& [name, v] : values.sub[i])
-                if (name == "kl_raw") c.kl_raw = v;
-        }
-    }
-    return c;
-}
-
-std::vector<store::LossTermRow> loss_term_rows(const LossResult& result, const StepValues& values, int64_t epoch,
-                                               int64_t step, const char* split) {
-    std::vector<store::LossTermRow> rows;
-    for (size_t i = 0; i < result.terms.size(); ++i) {
-        const auto& term = result.terms[i];
-        rows.push_back({epoch, step, split, term.name, values.raw[i], values.weighted[i]});
-        // Sub-terms are parts of the raw loss; their weighted share uses the
-        // entry's weight.
-        for (const auto& [name, v] : values.sub[i])
-            rows.push_back({epoch, step, split, term.name + "." + name, v, term.weight == 0.0 ? 0.0 : v * term.weight});
-    }
-    return rows;
 }
 
 }  // namespace
@@ -193,7 +119,7 @@ double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step,
     const distill_step_context context{sizeof(distill_step_context), epoch, config_.train.epochs, step,
                                        steps_per_epoch, 1};
     const LossResult result = losses_.compute(inputs, context);
-    const StepValues values = read_values(result);
+    const LossValues values = read_loss_values(result);
     // With every weight at 0 (e.g. a warm-up-only experiment at epoch 0) the
     // total is a constant: there is nothing to step on.
     if (std::isfinite(values.total) && result.total.requires_grad()) {
@@ -237,7 +163,7 @@ Trainer::ValidationResult Trainer::validate(int64_t epoch) {
         inputs["target"] = batch;
         const distill_step_context context{sizeof(distill_step_context), epoch, config_.train.epochs, 0, 1, 0};
         const LossResult result = losses_.compute(inputs, context);
-        const StepValues values = read_values(result);
+        const LossValues values = read_loss_values(result);
         const ReferenceColumns c = reference_columns(result, values);
         total += share * values.total;
         sum.stft += share * c.stft;
