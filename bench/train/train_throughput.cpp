@@ -274,7 +274,7 @@ void run_trainer(Setup& s, const Options& o) {
     config.train = s.exp.train;
     config.train.epochs = 1;
     config.train.batch_size = o.batch;
-    config.seed = s.exp.seed;
+    at::manual_seed(s.exp.seed);
     config.device = s.device;
     config.checkpoint_dir = fs::temp_directory_path() / ("train_throughput_" + std::to_string(::getpid()));
     config.log = [](const std::string&) {};

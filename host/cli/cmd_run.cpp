@@ -96,6 +96,9 @@ Prepared prepare(const fs::path& file, const std::vector<std::string>& overrides
     } catch (const data::DataError& e) {
         throw UsageError(std::string("data.dir: ") + e.what());
     }
+    // Every random choice from here on (initial weights, shuffles, dropout,
+    // sampling) follows the experiment's seed.
+    at::manual_seed(p.exp.seed);
     try {
         p.model = std::make_unique<host::ModelInstance>(
             registry.require(p.exp.model.plugin, DISTILL_KIND_MODEL), p.exp.model.params, p.device.str());
@@ -251,7 +254,6 @@ int cmd_run(const Args& args) {
 
     train::TrainerConfig config;
     config.train = p.exp.train;
-    config.seed = p.exp.seed;
     config.device = p.device;
     config.checkpoint_dir = fs::path(p.exp.output.dir) / ("run-" + std::to_string(run_id));
     config.norm = p.data.stats;

@@ -150,6 +150,12 @@ Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::str
         trial.experiment.overrides = overrides;
         sweep.trials.push_back(std::move(trial));
     }
+    // When every trial fails the same way, the fault is the file's (say a
+    // missing data.dir), not a trial's: report it before anything runs.
+    const std::string& first_error = sweep.trials.front().error;
+    if (!first_error.empty() && std::all_of(sweep.trials.begin(), sweep.trials.end(),
+                                            [&](const Trial& t) { return t.error == first_error; }))
+        throw ExperimentError(first_error);
     return sweep;
 }
 

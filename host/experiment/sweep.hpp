@@ -34,7 +34,8 @@ struct Sweep {
 // key "losses" is a list of lists of [[loss]] entry names: each trial keeps
 // only those entries. Throws ExperimentError for anything wrong before any
 // trial could run: TOML syntax, a bad --set, a malformed [sweep], a swept
-// key or loss name that does not exist (UnknownKeyError).
+// key or loss name that does not exist (UnknownKeyError), or an error that
+// every trial shares (a fault of the file, not of a grid point).
 Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                    const host::PluginRegistry& registry);
 

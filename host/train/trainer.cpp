@@ -59,9 +59,7 @@ Trainer::Trainer(TrainerConfig config, host::ModelInstance& model, const Weighte
     : config_(std::move(config)), model_(model), losses_(losses), sink_(sink),
       train_items_(train_items.to(config_.device)), val_items_(val_items.to(config_.device)),
       parameters_(model.parameters()), buffers_(model.buffers()),
-      optimizer_(make_optimizer(config_.train, parameters_)) {
-    at::manual_seed(config_.seed);
-}
+      optimizer_(make_optimizer(config_.train, parameters_)) {}
 
 Trainer::~Trainer() = default;
 

@@ -28,7 +28,6 @@ namespace distill::train {
 
 struct TrainerConfig {
     experiment::TrainSpec train;
-    uint64_t seed = 0;
     c10::Device device = c10::Device(c10::kCPU);
     std::filesystem::path checkpoint_dir;  // created when first needed
     data::NormStats norm;                  // stored with every checkpoint

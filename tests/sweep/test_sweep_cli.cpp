@@ -41,6 +41,17 @@ TEST_F(SweepTest, UnknownSweptKeyExits2NamingItBeforeAnythingRuns) {
     EXPECT_FALSE(fs::exists(dir() / "checkpoints"));
 }
 
+TEST_F(SweepTest, AnErrorEveryTrialSharesExits2BeforeAnythingRuns) {
+    // A missing corpus folder is the file's fault, not a grid point's: it is
+    // reported once, like `distill run` would, and no trial is recorded.
+    write("exp.toml", experiment_toml("nodata", "\"loss.if_l1.weight\" = [0.0, 0.1]\n"));
+    const auto [code, out] = distill("sweep exp.toml --set data.dir=does-not-exist");
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("data.dir"), std::string::npos) << out;
+    EXPECT_EQ(out.find("started"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(db_path())) << "nothing may be recorded for a sweep that cannot run";
+}
+
 // Best val loss per trial straight from epoch_metrics (not the view the CLI
 // reads), completed runs only.
 std::map<int64_t, double> best_val_by_trial(const fs::path& db_path, int64_t sweep_id) {

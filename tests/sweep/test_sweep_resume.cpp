@@ -107,18 +107,19 @@ TEST_F(SweepTest, ResumingAnUnknownSweepIsAnError) {
 }
 
 TEST_F(SweepTest, ResumingASweepOfAnotherGridIsAnError) {
-    write("a.toml", experiment_toml("a", "\"loss.if_l1.weight\" = [0.0]\n"));
+    write("a.toml", experiment_toml("a", "\"train.lr\" = [-1.0, -2.0]\n"));
     write("b.toml", experiment_toml("b", "\"train.lr\" = [1e-3, 5e-4]\n"));
     // Sweep 1 over a.toml's grid, recorded without running anything worth
-    // the time: its one trial is invalid (lr = -1 fixed by --set).
-    auto [code, out] = distill("sweep a.toml --set train.lr=-1.0");
+    // the time: both its trials are invalid, each with its own message (an
+    // error shared by every trial would be the file's fault: exit 2, no sweep).
+    auto [code, out] = distill("sweep a.toml");
     ASSERT_EQ(code, 1) << out;
     std::tie(code, out) = distill("sweep b.toml --resume 1");
     EXPECT_EQ(code, 2) << out;
     // Trial indices of another grid mean other values: refuse, naming both.
     EXPECT_NE(out.find("sweep 1"), std::string::npos) << out;
     EXPECT_NE(out.find("train.lr"), std::string::npos) << out;
-    EXPECT_EQ(sweep_runs(1).size(), 1u) << out;
+    EXPECT_EQ(sweep_runs(1).size(), 2u) << out;
 }
 
 }  // namespace
