@@ -56,9 +56,9 @@ TEST(BrokenExperiments, EachExitsTwoWithItsMessageAndWritesNoRun) {
         EXPECT_EQ(f.exit_code, 2) << f.out << f.err;
         EXPECT_NE(f.err.find(c.expected), std::string::npos) << f.err;
         if (c.has_position) {
-            // The message starts at the file and the line of the changed text.
-            const std::string first_line = c.to.substr(0, c.to.find('\n'));
-            EXPECT_NE(f.err.find("bad.toml:" + std::to_string(line_of(text, first_line)) + ":"), std::string::npos)
+            // The message starts at the file and the line of the (last) changed line.
+            const std::string changed_line = c.to.substr(c.to.rfind('\n') == std::string::npos ? 0 : c.to.rfind('\n') + 1);
+            EXPECT_NE(f.err.find("bad.toml:" + std::to_string(line_of(text, changed_line)) + ":"), std::string::npos)
                 << f.err;
         }
         if (fs::exists(dir / "bad.db")) {
