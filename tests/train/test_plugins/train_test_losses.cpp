@@ -1,0 +1,64 @@
+// Loss plugins whose values the trainer tests choose, so the divergence and
+// non-finite rules can be driven to exact epochs and steps.
+#include <distill/sdk.hpp>
+
+#include <ATen/ATen.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace {
+
+// 0 * sum(recon): the loss stays connected to the model's graph, so the
+// trainer has something to step on, without changing the value.
+at::Tensor zero_from(const distill::TensorMap& inputs) {
+    return distill::require_input(inputs, "recon").sum() * 0.0;
+}
+
+// per_epoch[min(epoch, size - 1)] as the loss value of every step of that
+// epoch (training and validation alike).
+class ScriptedLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"scripted",
+                "1.0.0",
+                "test loss: the value per_epoch[epoch] at every step",
+                {distill::param::float_list("per_epoch", {1.0}, "loss value of each epoch (the last repeats)")}};
+    }
+    ScriptedLoss(const distill::Params& params, const std::string&) : values_(params.get_float_list("per_epoch")) {
+        if (values_.empty()) throw std::invalid_argument("scripted: per_epoch must not be empty");
+    }
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext& context) override {
+        const size_t i = std::min(static_cast<size_t>(context.epoch), values_.size() - 1);
+        return {{"loss", zero_from(inputs) + values_[i]}};
+    }
+
+private:
+    std::vector<double> values_;
+};
+
+// NaN at one training step (epoch, step); 0 elsewhere.
+class NanAtLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"nan_at",
+                "1.0.0",
+                "test loss: NaN at one training step, 0 elsewhere",
+                {distill::param::integer("epoch", 0, "epoch of the NaN step"),
+                 distill::param::integer("step", 0, "step of the NaN step")}};
+    }
+    NanAtLoss(const distill::Params& params, const std::string&)
+        : epoch_(params.get_int("epoch")), step_(params.get_int("step")) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext& context) override {
+        const bool hit = context.training && context.epoch == epoch_ && context.step == step_;
+        return {{"loss", zero_from(inputs) + (hit ? std::numeric_limits<double>::quiet_NaN() : 0.0)}};
+    }
+
+private:
+    int64_t epoch_, step_;
+};
+
+}  // namespace
+
+DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss)
