@@ -274,7 +274,15 @@ int cmd_run(const Args& args) {
     try {
         train::Trainer trainer(config, *p.model, p.losses, sink, p.data.train, p.data.val);
         if (resuming) {
-            trainer.resume_from(resume_checkpoint);
+            try {
+                trainer.resume_from(resume_checkpoint);
+            } catch (const train::CheckpointError& e) {
+                // A checkpoint we cannot use says nothing about the run itself:
+                // leave its status and rows as they are.
+                writer.close();
+                std::cerr << "distill: cannot resume run " << run_id << ": " << e.what() << "\n";
+                return kExitBadInput;
+            }
             const auto& at = trainer.position();
             db->delete_rows_from(run_id, at.epoch, at.next_step);
             db->set_status(run_id, "running");

@@ -97,15 +97,22 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
             throw CheckpointError("checkpoint " + file.string() + " has format " + std::to_string(format) +
                                   ", newer than this distill understands (" + std::to_string(kCheckpointFormat) +
                                   "); use a newer distill");
+        // Every tensor is read and checked before any is copied, so a
+        // mismatched checkpoint leaves the model untouched.
+        std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (model tensor, saved)
+        const auto collect = [&](const NamedTensors& tensors, const std::string& prefix, const char* what) {
+            for (const auto& [name, t] : tensors) {
+                const at::Tensor saved = read(archive, prefix + name, file);
+                if (!saved.sizes().equals(t.sizes()))
+                    throw CheckpointError("checkpoint " + file.string() + ": " + what + " '" + name + "' has shape " +
+                                          c10::str(saved.sizes()) + ", the model has " + c10::str(t.sizes()));
+                copies.emplace_back(t, saved);
+            }
+        };
+        collect(parameters, "param.", "parameter");
+        collect(buffers, "buffer.", "buffer");
         at::NoGradGuard no_grad;
-        for (const auto& [name, t] : parameters) {
-            const at::Tensor saved = read(archive, "param." + name, file);
-            if (!saved.sizes().equals(t.sizes()))
-                throw CheckpointError("checkpoint " + file.string() + ": parameter '" + name + "' has shape " +
-                                      c10::str(saved.sizes()) + ", the model has " + c10::str(t.sizes()));
-            t.copy_(saved);
-        }
-        for (const auto& [name, t] : buffers) t.copy_(read(archive, "buffer." + name, file));
+        for (auto& [target, saved] : copies) target.copy_(saved);
         if (optimizer != nullptr) {
             torch::serialize::InputArchive optimizer_archive;
             if (!archive.try_read("optimizer", optimizer_archive))

@@ -1,0 +1,104 @@
+// Checkpoint files: a round trip restores tensors and position; a damaged
+// file or a newer format is refused with the reason, naming the file.
+#include "train/checkpoint.hpp"
+#include "train_fixture.hpp"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/serialize/output-archive.h>
+
+#include <fstream>
+
+namespace distill::train {
+namespace fs = std::filesystem;
+namespace {
+
+struct Tensors {
+    NamedTensors params{{"w", at::randn({3, 4})}, {"b", at::randn({4})}};
+    NamedTensors buffers{{"running_mean", at::randn({4})}};
+};
+
+CheckpointContent content_at(int64_t epoch, int64_t step) {
+    CheckpointContent c;
+    c.position.epoch = epoch;
+    c.position.next_step = step;
+    c.position.train_loss_history = {3.0, 2.5};
+    c.position.best_val_loss = 2.75;
+    c.position.best_epoch = 1;
+    c.norm.mode = "scale";
+    c.norm.std[0] = 1.675;
+    c.config_text = "name = \"x\"\n";
+    return c;
+}
+
+TEST(Checkpoint, RoundTripRestoresTensorsInPlaceAndThePosition) {
+    const testing::TempDir dir;
+    Tensors saved;
+    const auto file = dir / checkpoint_name(2, 1);
+    save_checkpoint(file, saved.params, saved.buffers, nullptr, content_at(2, 1));
+    Tensors loaded;  // other random values, same names and shapes
+    const CheckpointContent c = load_checkpoint(file, loaded.params, loaded.buffers, nullptr);
+    EXPECT_TRUE(at::equal(loaded.params[0].second, saved.params[0].second));
+    EXPECT_TRUE(at::equal(loaded.buffers[0].second, saved.buffers[0].second));
+    EXPECT_EQ(c.position.epoch, 2);
+    EXPECT_EQ(c.position.next_step, 1);
+    EXPECT_EQ(c.position.train_loss_history, (std::vector<double>{3.0, 2.5}));
+    EXPECT_EQ(c.norm.std[0], 1.675);
+    EXPECT_EQ(c.config_text, "name = \"x\"\n");
+    EXPECT_EQ(file.filename().string(), "ckpt-e0002-s00001.pt");
+}
+
+TEST(Checkpoint, DamagedFileIsRefusedNamingIt) {
+    const testing::TempDir dir;
+    Tensors t;
+    const auto file = dir / checkpoint_name(1, 0);
+    save_checkpoint(file, t.params, t.buffers, nullptr, content_at(1, 0));
+    fs::resize_file(file, fs::file_size(file) / 2);  // a torn write
+    try {
+        load_checkpoint(file, t.params, t.buffers, nullptr);
+        FAIL() << "expected CheckpointError";
+    } catch (const CheckpointError& e) {
+        EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("damaged"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Checkpoint, NewerFormatIsRefusedWithTheReason) {
+    const testing::TempDir dir;
+    const auto file = dir / "future.pt";
+    torch::serialize::OutputArchive archive;
+    archive.write("format", at::tensor({kCheckpointFormat + 1}, at::kLong));
+    archive.save_to(file.string());
+    Tensors t;
+    try {
+        load_checkpoint(file, t.params, t.buffers, nullptr);
+        FAIL() << "expected CheckpointError";
+    } catch (const CheckpointError& e) {
+        EXPECT_NE(std::string(e.what()).find("newer than this distill understands"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Checkpoint, ModelOfAnotherShapeIsRefused) {
+    const testing::TempDir dir;
+    Tensors saved;
+    const auto file = dir / "shape.pt";
+    save_checkpoint(file, saved.params, saved.buffers, nullptr, content_at(0, 0));
+    // The first tensor fits, the second does not: neither may be loaded.
+    NamedTensors other{{"w", at::zeros({3, 4})}, {"b", at::zeros({5})}};
+    EXPECT_THROW(load_checkpoint(file, other, saved.buffers, nullptr), CheckpointError);
+    EXPECT_TRUE(at::equal(other[0].second, at::zeros({3, 4}))) << "nothing is half-loaded into a mismatched model";
+}
+
+TEST(Checkpoint, ListingSortsByPositionAndSkipsBest) {
+    const testing::TempDir dir;
+    for (const auto& name : {"ckpt-e0010-s00000.pt", "ckpt-e0002-s00003.pt", "best.pt", "ckpt-e0002-s00000.pt"})
+        std::ofstream(dir / name) << "x";
+    const auto files = list_checkpoints(dir.path());
+    ASSERT_EQ(files.size(), 3u);
+    EXPECT_EQ(files[0].filename(), "ckpt-e0002-s00000.pt");
+    EXPECT_EQ(files[1].filename(), "ckpt-e0002-s00003.pt");
+    EXPECT_EQ(files[2].filename(), "ckpt-e0010-s00000.pt");
+}
+
+}  // namespace
+}  // namespace distill::train
