@@ -20,22 +20,8 @@ std::vector<Assignment> parse_overrides(const std::vector<std::string>& override
     return out;
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char esc[8];
-            std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-            out += esc;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
+// TOML basic-string escapes (\" \\ \n \t \r \uXXXX) are all valid JSON.
+std::string json_string(const std::string& s) { return format_string(s); }
 
 std::string json_value(const toml::node& node) {
     if (auto v = node.as_string()) return json_string(v->get());
