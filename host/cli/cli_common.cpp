@@ -10,6 +10,10 @@ void add_plugin_path_option(po::options_description& options) {
                           "searched before $DISTILL_PLUGIN_PATH and the defaults");
 }
 
+void add_db_option(po::options_description& options) {
+    options.add_options()("db", po::value<std::string>()->default_value("runs.db"), "SQLite run database");
+}
+
 host::PluginRegistry load_plugins(const po::variables_map& vm, bool print_refusals) {
     std::vector<std::string> explicit_paths;
     if (vm.count("plugin-path")) explicit_paths = vm["plugin-path"].as<std::vector<std::string>>();

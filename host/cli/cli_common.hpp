@@ -30,6 +30,9 @@ using Args = std::vector<std::string>;
 // Adds --plugin-path (repeatable, colon-separated) to a subcommand.
 void add_plugin_path_option(po::options_description& options);
 
+// Adds --db PATH (the SQLite run database, default runs.db).
+void add_db_option(po::options_description& options);
+
 // Loads plugins from --plugin-path, $DISTILL_PLUGIN_PATH and the defaults.
 // Refusals are printed to stderr as warnings (one line each); the number of
 // refusals is returned through `refused` when given.

@@ -105,8 +105,8 @@ void print_json(const store::QueryResult& r) {
 int cmd_query(const Args& args) {
     po::options_description options("distill query \"SQL\" [--format table|csv|json] [--db PATH]");
     options.add_options()("help,h", "show this help")("sql", po::value<std::string>(), "one read-only SQL statement")(
-        "format", po::value<std::string>()->default_value("table"), "table, csv or json")(
-        "db", po::value<std::string>()->default_value("runs.db"), "run database");
+        "format", po::value<std::string>()->default_value("table"), "table, csv or json");
+    add_db_option(options);
     po::positional_options_description positional;
     positional.add("sql", 1);
     const auto vm = parse("query", args, options, positional);

@@ -189,11 +189,11 @@ int cmd_run(const Args& args) {
     po::options_description options("distill run EXP.toml [options] | distill run --resume RUN_ID [options]");
     options.add_options()("help,h", "show this help")("experiment", po::value<std::string>(), "experiment TOML file")(
         "set", po::value<std::vector<std::string>>()->composing(), "override a key: --set train.epochs=3 (repeatable)")(
-        "db", po::value<std::string>()->default_value("runs.db"), "SQLite run database")(
         "resume", po::value<int64_t>(), "continue run RUN_ID from its last checkpoint")(
         "sweep-id", po::value<int64_t>(), "record the run as a trial of this sweep (used by `distill sweep`)")(
         "trial-index", po::value<int64_t>(), "the trial's index in its sweep");
     add_plugin_path_option(options);
+    add_db_option(options);
     po::positional_options_description positional;
     positional.add("experiment", 1);
     const auto vm = parse("run", args, options, positional);

@@ -112,9 +112,9 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
 int cmd_runs(const Args& args) {
     po::options_description options("distill runs list | show ID [--db PATH]");
     options.add_options()("help,h", "show this help")("action", po::value<std::string>(), "list or show")(
-        "id", po::value<int64_t>(), "run id (show)")("db", po::value<std::string>()->default_value("runs.db"),
-                                                       "run database")(
+        "id", po::value<int64_t>(), "run id (show)")(
         "epochs", po::value<int>()->default_value(kDefaultEpochRows), "show: how many of the last epochs to print");
+    add_db_option(options);
     po::positional_options_description positional;
     positional.add("action", 1).add("id", 1);
     const auto vm = parse("runs", args, options, positional);

@@ -128,11 +128,11 @@ int cmd_sweep(const Args& args) {
     options.add_options()("help,h", "show this help")("experiment", po::value<std::string>(), "experiment TOML file")(
         "id", po::value<int64_t>(), "sweep id (show)")(
         "set", po::value<std::vector<std::string>>()->composing(), "fix a key for every trial (repeatable)")(
-        "db", po::value<std::string>()->default_value("runs.db"), "SQLite run database")(
         "jobs,j", po::value<int64_t>()->default_value(1), "trials to run at once, each its own process")(
         "dry-run", "list the trials and their parameters, run nothing")(
         "resume", po::value<int64_t>(), "continue sweep SWEEP_ID: skip completed trials, rerun the others");
     add_plugin_path_option(options);
+    add_db_option(options);
     po::positional_options_description positional;
     positional.add("experiment", 1).add("id", 1);
     const auto vm = parse("sweep", args, options, positional);
