@@ -1,8 +1,10 @@
 // train_throughput: samples/s of the reference-v2 training step and where a
 // step's time goes, on CPU or CUDA. Modes:
-//   full     data gather, forward, the experiment's losses, backward, clip +
-//            AdamW, metrics (value readback + the rows the trainer builds,
-//            handed to a no-op sink) -- the trainer's step, phase by phase
+//   full     data gather + the trainer's own step (train::Trainer::train_step:
+//            forward, the experiment's losses, readback, backward, clip + AdamW,
+//            rows handed to a no-op sink): the real code, timed as a whole
+//   phases   the same work written out here phase by phase, for the split of
+//            a step's time (data, forward, losses, metrics, backward, optimizer)
 //   bare     forward + backward of recon.mean() + AdamW: the model alone
 //   compare  bare then full, and the ratio full / bare
 //   trainer  the real train::Trainer (one epoch, no-op sink): its own
@@ -31,6 +33,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -87,8 +90,8 @@ Options parse(int argc, char** argv) {
         else if (a == "--plugin-path") o.plugin_paths.push_back(v);
         else usage("unknown option " + a);
     }
-    if (o.mode != "full" && o.mode != "bare" && o.mode != "compare" && o.mode != "trainer")
-        usage("--mode must be full, bare, compare or trainer, got '" + o.mode + "'");
+    if (o.mode != "full" && o.mode != "phases" && o.mode != "bare" && o.mode != "compare" && o.mode != "trainer")
+        usage("--mode must be full, phases, bare, compare or trainer, got '" + o.mode + "'");
     return o;
 }
 
@@ -161,8 +164,9 @@ double median(std::vector<double> v) {
 }
 double minimum(const std::vector<double>& v) { return v.empty() ? NAN : *std::min_element(v.begin(), v.end()); }
 
-// One measured run of `mode` (full | bare) with fresh model and optimizer.
+// One measured run of `mode` (full | phases | bare) with fresh model and optimizer.
 RunFigures run_steps(Setup& s, const Options& o, bool bare, bool sync_phases) {
+    const bool real_step = !bare && o.mode != "phases";
     host::ModelInstance model(s.registry.require(s.exp.model.plugin, DISTILL_KIND_MODEL), s.exp.model.params,
                               s.device.str());
     model.set_training(true);
@@ -179,6 +183,14 @@ RunFigures run_steps(Setup& s, const Options& o, bool bare, bool sync_phases) {
     NullSink sink;
     // An epoch past every warm-up, so each loss (KL included) has its full weight.
     const int64_t epoch = t.epochs - 1;
+    std::unique_ptr<train::Trainer> trainer;
+    if (real_step) {
+        train::TrainerConfig config;
+        config.train = t;
+        config.device = s.device;
+        config.checkpoint_dir = fs::temp_directory_path() / "train_throughput_unused";  // run() is never called
+        trainer = std::make_unique<train::Trainer>(config, model, losses, sink, s.items.slice(0, 0, 2), s.items.slice(0, 0, 2));
+    }
     const int64_t n = s.items.size(0);
     const at::Tensor order = at::randperm(n, at::TensorOptions().dtype(at::kLong)).to(s.device);
     RunFigures f;
@@ -192,6 +204,13 @@ RunFigures run_steps(Setup& s, const Options& o, bool bare, bool sync_phases) {
         const int64_t start = (i * o.batch) % (n - o.batch + 1);
         const at::Tensor batch = s.items.index_select(0, order.slice(0, start, start + o.batch));
         phase[kData] = timer.lap();
+        if (real_step) {
+            trainer->train_step(batch, epoch, i, o.warmup + o.steps, t.lr);
+            timer.sync();
+            const double total = std::chrono::duration<double>(Clock::now() - started).count();
+            if (timed) f.step_s.push_back(total);
+            continue;
+        }
         optimizer.zero_grad();
         TensorMap inputs = model.forward({{"x", batch}});
         phase[kForward] = timer.lap();
@@ -230,6 +249,7 @@ void print_run(const char* label, const RunFigures& f, const Options& o, bool cu
     const double med = median(f.step_s), mn = minimum(f.step_s);
     std::printf("%-5s ms/step: min %.2f  median %.2f   samples/s (median): %.1f\n", label, 1e3 * mn, 1e3 * med,
                 static_cast<double>(o.batch) / med);
+    if (f.phase_s[kForward].empty()) return;  // the real step: timed as a whole
     std::printf("      split (median ms%s):",
                 sync_phases ? ", synchronised at phase boundaries" : cuda ? ", host time only: not synchronised" : "");
     for (int p = 0; p < kPhases; ++p) std::printf("  %s %.2f", kPhaseNames[p], 1e3 * median(f.phase_s[p]));
@@ -250,7 +270,7 @@ void compare(Setup& s, const Options& o, bool sync_phases, bool bare_too, bool f
         }
         if (full_too) {
             const RunFigures f = run_steps(s, o, false, sync_phases);
-            print_run("full", f, o, s.device.is_cuda(), sync_phases);
+            print_run(o.mode == "phases" ? "phases" : "full", f, o, s.device.is_cuda(), sync_phases);
             full_med.push_back(median(f.step_s));
             full_min.push_back(minimum(f.step_s));
         }
@@ -277,7 +297,6 @@ void run_trainer(Setup& s, const Options& o) {
     at::manual_seed(s.exp.seed);
     config.device = s.device;
     config.checkpoint_dir = fs::temp_directory_path() / ("train_throughput_" + std::to_string(::getpid()));
-    config.log = [](const std::string&) {};
     const int64_t n = (o.warmup + o.steps) * o.batch;
     const at::Tensor train_items = s.items.index_select(
         0, at::arange(n, at::TensorOptions().dtype(at::kLong).device(s.device)).remainder(s.items.size(0)));
@@ -332,14 +351,14 @@ int main(int argc, char** argv) {
         if (o.mode == "trainer") {
             run_trainer(s, o);
         } else {
-            compare(s, o, false, o.mode != "full", o.mode != "bare");
+            compare(s, o, false, o.mode == "compare" || o.mode == "bare", o.mode != "bare");
             // On CUDA the unsynchronised pass above gives the real step time;
             // the split needs a second, synchronised pass.
             if (sync_phases) {
                 std::printf("-- synchronised split --\n");
                 Options once = o;
                 once.repeat = 1;
-                compare(s, once, true, o.mode != "full", o.mode != "bare");
+                compare(s, once, true, o.mode == "compare" || o.mode == "bare", o.mode != "bare");
             }
         }
     } catch (const std::exception& e) {

@@ -1,6 +1,8 @@
 // distill runs list | show ID [--db PATH]
 #include "cli/commands.hpp"
 #include "store/query.hpp"
+#include "session/run_files.hpp"
+#include "session/run_session.hpp"
 #include "store/run_store.hpp"
 
 #include <SQLiteCpp/Column.h>
@@ -65,7 +67,8 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
     std::cout << "run " << run->id << ": " << experiment.getColumn(0).getString() << "  [" << run->status << "]\n"
               << "  started " << run->started_at << ", ended " << run->ended_at.value_or("-") << "\n"
               << "  seed " << run->seed << ", device " << run->device << ", distill " << run->host_version << ", pid "
-              << run->pid << "@" << run->hostname << "\n";
+              << run->pid << "@" << run->hostname << "\n"
+              << "  uuid " << run->uuid << "\n";
     if (run->sweep_id) std::cout << "  sweep " << *run->sweep_id << " trial " << run->trial_index.value_or(-1) << "\n";
     if (run->error) std::cout << "  error: " << *run->error << "\n";
 
@@ -94,6 +97,17 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
         std::cout << format_duration(epochs.getColumn(6).isNull() ? NAN : epochs.getColumn(6).getDouble()) << "\n";
     }
 
+    std::cout << "files:\n";
+    int64_t total = 0;
+    for (const auto& a : db.artifacts(id)) {
+        std::error_code ec;
+        const bool present = std::filesystem::exists(db.resolve(a.path), ec);
+        std::cout << "  " << std::left << std::setw(11) << a.kind << std::setw(10) << session::format_bytes(a.bytes)
+                  << a.path << (present ? "" : "  (missing)") << "\n";
+        total += a.bytes;
+    }
+    std::cout << "  total " << session::format_bytes(total) << " under " << (db.files_root() / run->uuid).string() << "\n";
+
     SQLite::Statement events(db.db(),
                              "SELECT at, epoch, step, kind, message FROM events WHERE run_id = ?1 ORDER BY rowid");
     events.bind(1, id);
@@ -107,11 +121,19 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
     return kExitOk;
 }
 
+int collect_garbage(store::RunStore& db, bool dry_run) {
+    const session::GarbageReport report = session::collect_garbage(db, dry_run);
+    for (const auto& line : report.removed) std::cout << (dry_run ? "would remove " : "removed ") << line << "\n";
+    std::cout << (dry_run ? "would free " : "freed ") << session::format_bytes(report.bytes) << "\n";
+    return kExitOk;
+}
+
 }  // namespace
 
 int cmd_runs(const Args& args) {
-    po::options_description options("distill runs list | show ID [--db PATH]");
-    options.add_options()("help,h", "show this help")("action", po::value<std::string>(), "list or show")(
+    po::options_description options("distill runs list | show ID | gc [--dry-run] [--db PATH]");
+    options.add_options()("help,h", "show this help")("action", po::value<std::string>(), "list, show or gc")(
+        "dry-run", "gc: list what would be removed, remove nothing")(
         "id", po::value<int64_t>(), "run id (show)")(
         "epochs", po::value<int>()->default_value(kDefaultEpochRows), "show: how many of the last epochs to print");
     add_db_option(options);
@@ -120,13 +142,19 @@ int cmd_runs(const Args& args) {
     const auto vm = parse("runs", args, options, positional);
     if (vm.count("help")) {
         std::cout << options << "\n  list  one line per run: id, experiment, status, started, duration, best val loss\n"
-                     "  show  a run's params, plugins, last epoch rows and events\n";
+                     "  show  a run's params, plugins, files, last epoch rows and events\n"
+                     "  gc    remove the files of failed runs and of runs no longer in the database\n";
         return kExitOk;
     }
     const std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
-    if (action != "list" && action != "show") throw UsageError("runs: unknown action '" + action + "' (list, show)");
+    if (action != "list" && action != "show" && action != "gc")
+        throw UsageError("runs: unknown action '" + action + "' (list, show, gc)");
     if (action == "show" && !vm.count("id")) throw UsageError("runs show: which run? (distill runs show ID)");
     try {
+        if (action == "gc") {
+            const auto db = store::RunStore::open_existing(vm["db"].as<std::string>());
+            return collect_garbage(*db, vm.count("dry-run") > 0);
+        }
         store::RunStore db(vm["db"].as<std::string>(), store::OpenMode::kReadOnly);
         return action == "list" ? list_runs(db) : show_run(db, vm["id"].as<int64_t>(), vm["epochs"].as<int>());
     } catch (const store::StoreError& e) {

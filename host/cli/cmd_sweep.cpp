@@ -22,6 +22,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -140,8 +141,10 @@ int cmd_sweep(const Args& args) {
         std::cout << options << "\n";
         return kExitOk;
     }
-    if (!vm.count("experiment")) throw UsageError("sweep: which experiment? (distill sweep EXP.toml)");
-    const std::string first = vm["experiment"].as<std::string>();
+    const bool resuming = vm.count("resume") > 0;
+    if (!vm.count("experiment") && !resuming)
+        throw UsageError("sweep: which experiment? (distill sweep EXP.toml, or distill sweep --resume SWEEP_ID)");
+    const std::string first = vm.count("experiment") ? vm["experiment"].as<std::string>() : "";
     if (first == "show") {
         if (!vm.count("id")) throw UsageError("sweep show: which sweep? (distill sweep show SWEEP_ID)");
         return show_sweep(vm, vm["id"].as<int64_t>());
@@ -150,12 +153,47 @@ int cmd_sweep(const Args& args) {
     if (jobs < 1) throw UsageError("sweep: --jobs must be at least 1");
 
     const auto registry = load_plugins(vm);
-    const fs::path file = first;
+    const fs::path db_path = vm["db"].as<std::string>();
+    std::unique_ptr<store::RunStore> db;
+    const auto open_db = [&] {
+        if (resuming && !fs::exists(db_path))
+            throw UsageError("sweep " + std::to_string(vm["resume"].as<int64_t>()) + " does not exist (no database " +
+                             db_path.string() + ")");
+        try {
+            db = resuming ? store::RunStore::open_existing(db_path) : std::make_unique<store::RunStore>(db_path);
+        } catch (const store::StoreError& e) {
+            throw UsageError(e.what());
+        }
+    };
+
+    // The sweep's text and --set list: the file's, or (--resume without a
+    // file) the ones the sweep recorded.
+    experiment::ExperimentSource source;
     std::vector<std::string> overrides;
-    if (vm.count("set")) overrides = vm["set"].as<std::vector<std::string>>();
+    std::optional<store::SweepRecord> record;
+    if (resuming) {
+        open_db();
+        const int64_t id = vm["resume"].as<int64_t>();
+        record = db->find_sweep_record(id);
+        if (!record) throw UsageError("sweep " + std::to_string(id) + " does not exist in " + db_path.string());
+    }
+    try {
+        if (!first.empty()) {
+            source = experiment::read_experiment_source(first);
+            if (vm.count("set")) overrides = vm["set"].as<std::vector<std::string>>();
+        } else {
+            source.file = record->source_path;
+            source.text = record->experiment_text;
+            overrides = record->overrides;
+            if (vm.count("set")) throw UsageError("sweep --resume ID without a file takes no --set (the sweep's are recorded)");
+        }
+    } catch (const experiment::ExperimentError& e) {
+        throw UsageError(e.what());
+    }
+    source.working_dir = fs::current_path();
     experiment::Sweep sweep;
     try {
-        sweep = experiment::expand_sweep(file, overrides, registry);
+        sweep = experiment::expand_sweep(source, overrides, registry);
     } catch (const experiment::ExperimentError& e) {
         throw UsageError(e.what());
     }
@@ -167,57 +205,55 @@ int cmd_sweep(const Args& args) {
         return kExitOk;
     }
 
-    const fs::path db_path = vm["db"].as<std::string>();
-    if (vm.count("resume") && !fs::exists(db_path))
-        throw UsageError("sweep " + std::to_string(vm["resume"].as<int64_t>()) + " does not exist (no database " +
-                         db_path.string() + ")");
-    store::RunStore db(db_path);
-    if (vm.count("resume")) {  // checked before anything is written
-        const int64_t id = vm["resume"].as<int64_t>();
-        const auto grid = db.sweep_grid(id);
-        if (!grid) throw UsageError("sweep " + std::to_string(id) + " does not exist in " + db_path.string());
-        // Trial indices of another grid would name other values.
-        if (*grid != sweep.grid_json)
-            throw UsageError("sweep " + std::to_string(id) + " is over " + *grid + ", but " + file.string() +
-                             " sweeps " + sweep.grid_json);
-    }
+    // Trial indices of another grid would name other values.
+    if (record && record->grid_json != sweep.grid_json)
+        throw UsageError("sweep " + std::to_string(record->id) + " is over " + record->grid_json + ", but " + first +
+                         " sweeps " + sweep.grid_json);
+    if (!db) open_db();
     const auto& base = sweep.trials.front();
-    const std::string experiment_name = base.error.empty() ? base.experiment.name : file.stem().string();
-    std::ifstream source(file);
-    const std::string source_text((std::istreambuf_iterator<char>(source)), std::istreambuf_iterator<char>());
-    const int64_t experiment_id = db.record_experiment(experiment_name, source_text);
+    const std::string experiment_name = base.error.empty() ? base.experiment.name : source.file.stem().string();
+    const int64_t experiment_id = db->record_experiment(experiment_name, source.text);
     int64_t sweep_id = 0;
-    if (vm.count("resume")) {
-        sweep_id = vm["resume"].as<int64_t>();
-    } else if (const auto existing = db.find_sweep(experiment_id, sweep.grid_json)) {
+    if (record) {
+        sweep_id = record->id;
+    } else if (const auto existing = db->find_sweep(experiment_id, sweep.grid_json)) {
         sweep_id = *existing;  // the same file again continues its sweep
         std::cout << "continuing sweep " << sweep_id << " (same experiment and grid)\n";
     } else {
-        sweep_id = db.create_sweep(experiment_id, experiment_name, sweep.grid_json);
+        sweep_id = db->create_sweep(experiment_id, experiment_name, sweep.grid_json,
+                                    fs::absolute(source.file).lexically_normal().string(), overrides);
     }
 
-    // Trials already completed are skipped; failed, interrupted or never-run
-    // trials run (again). Invalid trials are recorded as failed runs.
+    // Trials already completed are skipped; an interrupted trial with a
+    // checkpoint continues as the same run; failed or never-run trials run
+    // (again). Invalid trials are recorded as failed runs.
+    db->mark_stale_runs_interrupted();
     std::vector<int64_t> pending;
+    std::map<int64_t, int64_t> resume_run;  // trial index -> run to continue
     for (const auto& trial : sweep.trials) {
-        if (db.trial_completed(sweep_id, trial.index)) continue;
+        if (db->trial_completed(sweep_id, trial.index)) continue;
         if (!trial.error.empty()) {
             store::RunInfo info;
             info.experiment_id = experiment_id;
             info.sweep_id = sweep_id;
             info.trial_index = trial.index;
             info.host_version = DISTILL_VERSION;
-            const int64_t run_id = db.create_run(info);
-            db.record_params(run_id, trial.params);
-            db.finish_run(run_id, "failed", trial.error);
+            const int64_t run_id = db->create_run(info);
+            db->record_params(run_id, trial.params);
+            db->finish_run(run_id, "failed", trial.error);
             std::cout << "trial " << trial.index << " invalid: " << trial.error << "\n";
             continue;
         }
+        const auto latest = db->latest_trial_run(sweep_id, trial.index);
+        if (latest && latest->status == "interrupted" && !db->artifacts(latest->id, "checkpoint").empty())
+            resume_run[trial.index] = latest->id;
         pending.push_back(trial.index);
     }
 
-    const fs::path log_dir = fs::path(base.error.empty() ? base.experiment.output.dir : "checkpoints") /
-                             ("sweep-" + std::to_string(sweep_id));
+    const fs::path log_dir =
+        (base.error.empty() || base.experiment.output.dir.empty() ? db->files_root()
+                                                                  : fs::path(base.experiment.output.dir)) /
+        ("sweep-" + std::to_string(sweep_id));
     fs::create_directories(log_dir);
     const std::string self = boost::dll::program_location().string();
     // CPU threads are split between the jobs running at once.
@@ -233,16 +269,22 @@ int cmd_sweep(const Args& args) {
     while (next < pending.size() || !running.empty()) {
         while (stop->load() == 0 && next < pending.size() && static_cast<int64_t>(running.size()) < jobs) {
             const int64_t index = pending[next++];
-            std::vector<std::string> argv{self, "run", file.string(), "--db", db_path.string(), "--sweep-id",
-                                          std::to_string(sweep_id), "--trial-index", std::to_string(index)};
-            for (const auto& o : overrides) argv.insert(argv.end(), {"--set", o});
-            if (jobs > 1) argv.insert(argv.end(), {"--set", "threads=" + std::to_string(threads)});
+            // New trials train the sweep's recorded text (no file), so an
+            // edit to the file mid-sweep changes nothing.
+            std::vector<std::string> argv{self, "run", "--db", db_path.string()};
+            if (resume_run.count(index)) {
+                argv.insert(argv.end(), {"--resume", std::to_string(resume_run.at(index))});
+            } else {
+                argv.insert(argv.end(), {"--sweep-id", std::to_string(sweep_id), "--trial-index", std::to_string(index)});
+                if (jobs > 1) argv.insert(argv.end(), {"--set", "threads=" + std::to_string(threads)});
+            }
             if (vm.count("plugin-path"))
                 for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>())
                     argv.insert(argv.end(), {"--plugin-path", p});
             const fs::path log = log_dir / ("trial-" + std::to_string(index) + ".log");
             running.push_back(start_trial(argv, index, log));
-            std::cout << "trial " << index << " started: " << trial_label(sweep.trials[index]) << std::endl;
+            std::cout << "trial " << index << (resume_run.count(index) ? " continues run " + std::to_string(resume_run.at(index)) : " started")
+                      << ": " << trial_label(sweep.trials[index]) << std::endl;
         }
         if (stop->load() != 0 && !stop_forwarded) {
             // Launch nothing more, and pass the signal on once so every
@@ -264,10 +306,10 @@ int cmd_sweep(const Args& args) {
         running.erase(it);
     }
 
-    print_summary(db, sweep_id, sweep);
+    print_summary(*db, sweep_id, sweep);
     if (stop->load() != 0) return 128 + stop->load();
     for (const auto& trial : sweep.trials)
-        if (!db.trial_completed(sweep_id, trial.index)) return kExitRunFailed;
+        if (!db->trial_completed(sweep_id, trial.index)) return kExitRunFailed;
     return kExitOk;
 }
 

@@ -1,10 +1,11 @@
 // SIGINT/SIGTERM during a run: the first asks the trainer to finish the
-// current step, flush, checkpoint and return; a second exits at once (SQLite's
-// WAL keeps the database consistent; the run is marked interrupted the next
-// time a run starts on that database).
+// current step, flush, checkpoint and return; a second stops the process at
+// once, after the forced-exit action (if any) has recorded the run as
+// interrupted, so a run is never left `running` by a process that is gone.
 #pragma once
 
 #include <atomic>
+#include <functional>
 
 namespace distill::cli {
 
@@ -14,5 +15,9 @@ const std::atomic<int>* install_stop_handlers();
 
 // The signal that stopped the run (SIGINT = 2 -> exit 130, SIGTERM = 15 -> 143).
 int last_stop_signal();
+
+// What to do on a second signal before exiting (runs on a watcher thread,
+// bounded by a 5 s alarm). Replaces any earlier action.
+void set_forced_exit_action(std::function<void()> action);
 
 }  // namespace distill::cli

@@ -22,6 +22,9 @@ struct Origin {
 struct Document {
     std::filesystem::path file;
     std::string text;
+    // Where relative paths given on the command line start (empty: the
+    // current directory). A resumed run passes the directory it started in.
+    std::filesystem::path working_dir;
     toml::table root;
     std::vector<Origin> origins;
 

@@ -33,7 +33,9 @@ public:
 
 struct DataSpec {
     std::string dir;                     // corpus folder (required)
-    std::string cache_dir = ".distill-cache";  // relative to the working directory
+    // Feature cache. Empty: the user's cache ($XDG_CACHE_HOME/distill, else
+    // ~/.cache/distill), shared by every database and working directory.
+    std::string cache_dir;
     data::PipelineConfig pipeline;
     data::SplitConfig split;             // split.seed = the experiment seed
 };
@@ -64,7 +66,8 @@ struct TrainSpec {
     double eta_min = 0.0;
     double grad_clip = 1.0;            // global L2 norm; 0 = off
     int64_t checkpoint_every = 10;     // epochs; 0 = only at the end
-    int64_t keep_checkpoints = 3;
+    int64_t keep_checkpoints = 1;      // step checkpoints kept while training
+    bool keep_step_checkpoints = false;  // after a completed run (else only best.pt + last.pt stay)
     int64_t divergence_window = 5;
     bool stop_on_divergence = false;
     int64_t max_non_finite_steps = 10;  // in a row, then the run is `diverged`
@@ -72,7 +75,9 @@ struct TrainSpec {
 };
 
 struct OutputSpec {
-    std::string dir = "checkpoints";   // checkpoints go to DIR/run-<id>/
+    // Empty: a run's files go beside the database, <db dir>/<db stem>.runs/<uuid>/;
+    // else DIR/<uuid>/ (relative to the working directory).
+    std::string dir;
 };
 
 struct Experiment {
@@ -99,6 +104,22 @@ struct Experiment {
 namespace distill::host { class PluginRegistry; }
 
 namespace distill::experiment {
+
+// An experiment's text and where it came from. Relative paths in the text
+// are relative to `file`'s folder, those given with --set to `working_dir`
+// (empty: the current directory), so a run rebuilt later from its recorded
+// text resolves them exactly as it did the first time.
+struct ExperimentSource {
+    std::filesystem::path file;
+    std::string text;
+    std::filesystem::path working_dir;
+};
+
+// Reads FILE; ExperimentError "FILE: ..." when it cannot.
+ExperimentSource read_experiment_source(const std::filesystem::path& file);
+
+Experiment load_experiment(const ExperimentSource& source, const std::vector<std::string>& overrides,
+                           const host::PluginRegistry& registry);
 
 // Reads FILE, applies each "--set dotted.key=value" in order, validates
 // everything (plugins and their parameters against `registry`) and fills in

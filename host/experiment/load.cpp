@@ -54,19 +54,38 @@ void keep_losses(Document& doc, const toml::array& names) {
 
 }  // namespace
 
+ExperimentSource read_experiment_source(const std::filesystem::path& file) {
+    Document raw = read_document(file);
+    return {file, std::move(raw.text), {}};
+}
+
 Experiment load_experiment(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                            const host::PluginRegistry& registry) {
+    return load_experiment(read_experiment_source(file), overrides, registry);
+}
+
+Experiment load_experiment(const ExperimentSource& source, const std::vector<std::string>& overrides,
+                           const host::PluginRegistry& registry) {
     const std::vector<Assignment> assignments = parse_overrides(overrides);
-    const Document raw = read_document(file);
-    Experiment e = build_experiment(prepare_document(file, raw.text, assignments), registry);
+    Document doc = prepare_document(source.file, source.text, assignments);
+    doc.working_dir = source.working_dir;
+    Experiment e = build_experiment(doc, registry);
     e.overrides = overrides;
     return e;
 }
 
 Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                    const host::PluginRegistry& registry) {
+    return expand_sweep(read_experiment_source(file), overrides, registry);
+}
+
+Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string>& overrides,
+                   const host::PluginRegistry& registry) {
+    const std::filesystem::path& file = source.file;
     const std::vector<Assignment> assignments = parse_overrides(overrides);
-    const Document raw = read_document(file);
+    const struct {
+        const std::string& text;
+    } raw{source.text};
     const Document base = prepare_document(file, raw.text, assignments);
 
     std::vector<SweepAxis> axes = read_sweep(base);
@@ -115,6 +134,7 @@ Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::str
         Trial trial;
         trial.index = static_cast<int64_t>(index);
         Document doc = prepare_document(file, raw.text, assignments);
+        doc.working_dir = source.working_dir;
         for (size_t a = 0; a < axes.size(); ++a) {
             const toml::node& value = *axes[a].values[pick[a]];
             trial.params.emplace_back(axes[a].key, format_node(value));

@@ -38,5 +38,8 @@ struct Sweep {
 // every trial shares (a fault of the file, not of a grid point).
 Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                    const host::PluginRegistry& registry);
+// The same from a recorded text (see ExperimentSource).
+Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string>& overrides,
+                   const host::PluginRegistry& registry);
 
 }  // namespace distill::experiment

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 namespace distill::experiment::detail {
@@ -103,6 +104,22 @@ bool valid_device(const std::string& d) {
     return std::all_of(d.begin() + 5, d.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
+// A path typed on the command line is relative to where the user stands;
+// one written in the file is relative to the file, so experiments can be
+// moved together with their data.
+fs::path base_dir_of(const Document& doc, const std::string& key) {
+    const Origin* origin = doc.origin_of(key);
+    if (origin && origin->command_line) return doc.working_dir.empty() ? fs::current_path() : doc.working_dir;
+    return fs::absolute(doc.file).parent_path();
+}
+
+fs::path user_cache_dir() {
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') return fs::path(xdg) / "distill";
+    if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/')
+        return fs::path(home) / ".cache" / "distill";
+    return fs::current_path() / ".distill-cache";
+}
+
 void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& out) {
     const toml::table* table = top.table("data");
     if (table == nullptr)
@@ -112,21 +129,23 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
                        "n_mels", "fmin", "fmax", "mask_threshold", "normalize", "split"});
     const std::string dir = r.string("dir", "");
     if (dir.empty()) r.fail("dir", "data.dir is required: the folder holding the corpus");
-    // A path typed on the command line is relative to where the user stands;
-    // one written in the file is relative to the file, so experiments can be
-    // moved together with their data.
     fs::path path(dir);
     if (path.is_relative()) {
-        const Origin* origin = doc.origin_of("data.dir");
-        path = ((origin && origin->command_line) ? fs::current_path() : fs::absolute(doc.file).parent_path()) / path;
+        path = base_dir_of(doc, "data.dir") / path;
     }
     path = path.lexically_normal();
     std::error_code ec;
     if (!fs::exists(path, ec)) r.fail("dir", "data.dir: directory '" + path.string() + "' does not exist");
     if (!fs::is_directory(path, ec)) r.fail("dir", "data.dir: '" + path.string() + "' is not a directory");
     e.data.dir = path.string();
+    const bool cache_given = r.get() != nullptr && r.get()->contains("cache_dir");
     e.data.cache_dir = r.string("cache_dir", e.data.cache_dir);
-    if (e.data.cache_dir.empty()) r.fail("cache_dir", "data.cache_dir must not be empty");
+    if (cache_given && e.data.cache_dir.empty()) r.fail("cache_dir", "data.cache_dir must not be empty");
+    // Resolved to an absolute path now, so the cache is found again from any
+    // working directory (a resumed run reuses it).
+    fs::path cache = e.data.cache_dir.empty() ? user_cache_dir() : fs::path(e.data.cache_dir);
+    if (cache.is_relative()) cache = base_dir_of(doc, "data.cache_dir") / cache;
+    e.data.cache_dir = cache.lexically_normal().string();
 
     data::PipelineConfig& p = e.data.pipeline;
     p.sample_rate = r.integer("sample_rate", p.sample_rate, 1000, 1000000);
@@ -227,7 +246,7 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
     TableReader r(doc, top.table("train"), "train");
     reject_unknown(r, {"epochs", "batch_size", "optimizer", "lr", "betas", "eps", "weight_decay", "scheduler",
                        "eta_min", "grad_clip", "val_fraction", "checkpoint_every", "keep_checkpoints",
-                       "divergence_window", "stop_on_divergence", "max_non_finite_steps", "log_every"});
+                       "keep_step_checkpoints", "divergence_window", "stop_on_divergence", "max_non_finite_steps", "log_every"});
     TrainSpec& t = e.train;
     t.epochs = r.integer("epochs", t.epochs, 1);
     t.batch_size = r.integer("batch_size", t.batch_size, 1);
@@ -243,6 +262,7 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
     e.data.split.val_fraction = r.real("val_fraction", e.data.split.val_fraction, between(0, 1, true, true));
     t.checkpoint_every = r.integer("checkpoint_every", t.checkpoint_every, 0);
     t.keep_checkpoints = r.integer("keep_checkpoints", t.keep_checkpoints, 1);
+    t.keep_step_checkpoints = r.boolean("keep_step_checkpoints", t.keep_step_checkpoints);
     t.divergence_window = r.integer("divergence_window", t.divergence_window, 1);
     t.stop_on_divergence = r.boolean("stop_on_divergence", t.stop_on_divergence);
     t.max_non_finite_steps = r.integer("max_non_finite_steps", t.max_non_finite_steps, 1);
@@ -261,6 +281,7 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
     out.emplace_back("train.val_fraction", format_double(e.data.split.val_fraction));
     out.emplace_back("train.checkpoint_every", std::to_string(t.checkpoint_every));
     out.emplace_back("train.keep_checkpoints", std::to_string(t.keep_checkpoints));
+    out.emplace_back("train.keep_step_checkpoints", t.keep_step_checkpoints ? "true" : "false");
     out.emplace_back("train.divergence_window", std::to_string(t.divergence_window));
     out.emplace_back("train.stop_on_divergence", t.stop_on_divergence ? "true" : "false");
     out.emplace_back("train.max_non_finite_steps", std::to_string(t.max_non_finite_steps));
@@ -336,8 +357,10 @@ Experiment build_experiment(const Document& doc, const host::PluginRegistry& reg
     read_losses(doc, top, registry, e, out);
     TableReader output(doc, top.table("output"), "output");
     reject_unknown(output, {"dir"});
+    const bool dir_given = output.get() != nullptr && output.get()->contains("dir");
     e.output.dir = output.string("dir", e.output.dir);
-    if (e.output.dir.empty()) output.fail("dir", "output.dir must not be empty");
+    if (dir_given && e.output.dir.empty())
+        output.fail("dir", "output.dir must not be empty (leave it out to keep a run's files beside the database)");
 
     out.emplace_back("name", format_string(e.name));
     out.emplace_back("seed", std::to_string(e.seed));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace distill::store {
 
@@ -40,6 +41,7 @@ struct Event {
 };
 
 struct RunInfo {
+    std::string uuid;  // empty: create_run makes a new one
     int64_t experiment_id = 0;
     std::optional<int64_t> sweep_id, trial_index;
     int64_t seed = 0;
@@ -50,6 +52,23 @@ struct PluginRow {
     std::string role;  // "model" | "loss"
     std::string plugin_id, version, library_path, library_sha256;
     std::optional<double> weight;  // losses only
+};
+
+// One file a run left behind. `path` is as stored: relative to the
+// database's folder, or absolute when the file lies outside it.
+struct ArtifactRow {
+    std::string kind;  // checkpoint | best | last | audio | report | log
+    std::string path;
+    int64_t bytes = 0;
+    std::string sha256, created_at;
+};
+
+// What a sweep recorded about itself, enough to rebuild every trial.
+struct SweepRecord {
+    int64_t id = 0, experiment_id = 0;
+    std::string name, grid_json, experiment_text;
+    std::string source_path;             // the file as the sweep was started with
+    std::vector<std::string> overrides;  // its --set list
 };
 
 // One trial of a sweep as `sweep show` ranks it.
@@ -64,6 +83,7 @@ struct TrialSummary {
 // What `runs show` and the tests read back about one run.
 struct RunRecord {
     int64_t id = 0, experiment_id = 0;
+    std::string uuid;
     std::optional<int64_t> sweep_id, trial_index;
     std::string status, device, host_version, started_at, hostname;
     std::optional<std::string> ended_at, error, heartbeat_at;

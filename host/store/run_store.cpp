@@ -5,6 +5,9 @@
 
 #include <SQLiteCpp/Column.h>
 #include <SQLiteCpp/Statement.h>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+#include <uuid/uuid.h>
 
 #include <cerrno>
 #include <cmath>
@@ -45,7 +48,163 @@ bool is_valid_status(const std::string& status) {
            status == "interrupted";
 }
 
-RunStore::RunStore(std::filesystem::path path, OpenMode mode) : path_(std::move(path)), db_(open_database(path_, mode)) {}
+std::string new_uuid() {
+    uuid_t id;
+    uuid_generate_random(id);
+    char text[37];
+    uuid_unparse_lower(id, text);
+    return text;
+}
+
+constexpr const char* kRunColumns =
+    "SELECT id, experiment_id, sweep_id, trial_index, status, seed, device, started_at, ended_at, error, "
+    "host_version, pid, hostname, heartbeat_at, uuid FROM runs ";
+
+RunStore::RunStore(std::filesystem::path path, OpenMode mode) : path_(std::move(path)), db_(open_database(path_, mode)) {
+    // SQLite opens a file it may not write read-only without a word; a run
+    // would then fail at its first row, after the data has loaded.
+    if (mode == OpenMode::kCreate && sqlite3_db_readonly(db_->getHandle(), "main") == 1)
+        throw StoreError("run database '" + path_.string() + "': the file is read-only for this user (choose another with --db)");
+}
+
+std::unique_ptr<RunStore> RunStore::open_existing(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        throw StoreError("run database '" + path.string() + "': no such file (give the database the run was recorded in with --db)");
+    return std::make_unique<RunStore>(path);
+}
+
+std::filesystem::path RunStore::files_root() const {
+    const std::filesystem::path absolute = std::filesystem::absolute(path_).lexically_normal();
+    return absolute.parent_path() / (absolute.stem().string() + ".runs");
+}
+
+std::string RunStore::stored_path(const std::filesystem::path& file) const {
+    const std::filesystem::path dir = std::filesystem::absolute(path_).lexically_normal().parent_path();
+    const std::filesystem::path absolute = std::filesystem::absolute(file).lexically_normal();
+    const std::filesystem::path relative = absolute.lexically_relative(dir);
+    if (relative.empty() || *relative.begin() == "..") return absolute.string();
+    return relative.string();
+}
+
+std::filesystem::path RunStore::resolve(const std::string& stored) const {
+    const std::filesystem::path p(stored);
+    if (p.is_absolute()) return p;
+    return std::filesystem::absolute(path_).lexically_normal().parent_path() / p;
+}
+
+void RunStore::record_artifact(int64_t run_id, const std::string& kind, const std::filesystem::path& file) {
+    const int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(file));
+    const std::string digest = sha256_file(file);
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_,
+                                 "INSERT OR REPLACE INTO artifacts (run_id, kind, path, bytes, sha256, created_at) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        insert.bind(1, run_id);
+        insert.bind(2, kind);
+        insert.bind(3, stored_path(file));
+        insert.bind(4, bytes);
+        insert.bind(5, digest);
+        insert.bind(6, now_iso8601());
+        insert.exec();
+    });
+}
+
+void RunStore::remove_artifact(int64_t run_id, const std::filesystem::path& file) {
+    write_transaction(*db_, [&] {
+        SQLite::Statement del(*db_, "DELETE FROM artifacts WHERE run_id = ?1 AND path = ?2");
+        del.bind(1, run_id);
+        del.bind(2, stored_path(file));
+        del.exec();
+    });
+}
+
+void RunStore::remove_artifacts(int64_t run_id) {
+    write_transaction(*db_, [&] {
+        SQLite::Statement del(*db_, "DELETE FROM artifacts WHERE run_id = ?1");
+        del.bind(1, run_id);
+        del.exec();
+    });
+}
+
+std::vector<ArtifactRow> RunStore::artifacts(int64_t run_id, const std::string& kind) {
+    SQLite::Statement select(*db_,
+                             "SELECT kind, path, bytes, sha256, created_at FROM artifacts WHERE run_id = ?1 "
+                             "AND (?2 = '' OR kind = ?2) ORDER BY rowid");
+    select.bind(1, run_id);
+    select.bind(2, kind);
+    std::vector<ArtifactRow> out;
+    while (select.executeStep())
+        out.push_back({select.getColumn(0).getString(), select.getColumn(1).getString(), select.getColumn(2).getInt64(),
+                       select.getColumn(3).getString(), select.getColumn(4).getString()});
+    return out;
+}
+
+RowsBefore RunStore::rows_before(int64_t run_id, int64_t epoch, int64_t next_step) {
+    RowsBefore out;
+    SQLite::Statement steps(*db_,
+                            "SELECT count(*) FROM step_metrics WHERE run_id = ?1 AND (epoch < ?2 OR (epoch = ?2 AND step < ?3))");
+    steps.bind(1, run_id);
+    steps.bind(2, epoch);
+    steps.bind(3, next_step);
+    steps.executeStep();
+    out.step_rows = steps.getColumn(0).getInt64();
+    SQLite::Statement epochs(*db_, "SELECT count(*) FROM epoch_metrics WHERE run_id = ?1 AND epoch < ?2");
+    epochs.bind(1, run_id);
+    epochs.bind(2, epoch);
+    epochs.executeStep();
+    out.epoch_rows = epochs.getColumn(0).getInt64();
+    return out;
+}
+
+std::string RunStore::experiment_text(int64_t experiment_id) {
+    SQLite::Statement select(*db_, "SELECT toml FROM experiments WHERE id = ?1");
+    select.bind(1, experiment_id);
+    if (!select.executeStep())
+        throw StoreError("run database '" + path_.string() + "' has no experiment " + std::to_string(experiment_id));
+    return select.getColumn(0).getString();
+}
+
+std::optional<SweepRecord> RunStore::find_sweep_record(int64_t sweep_id) {
+    SQLite::Statement select(*db_,
+                             "SELECT s.id, s.experiment_id, s.name, s.grid, e.toml, s.source_path, s.overrides "
+                             "FROM sweeps s JOIN experiments e ON e.id = s.experiment_id WHERE s.id = ?1");
+    select.bind(1, sweep_id);
+    if (!select.executeStep()) return std::nullopt;
+    SweepRecord r;
+    r.id = select.getColumn(0).getInt64();
+    r.experiment_id = select.getColumn(1).getInt64();
+    r.name = select.getColumn(2).getString();
+    r.grid_json = select.getColumn(3).getString();
+    r.experiment_text = select.getColumn(4).getString();
+    if (!select.getColumn(5).isNull()) r.source_path = select.getColumn(5).getString();
+    r.overrides = nlohmann::json::parse(select.getColumn(6).getString()).get<std::vector<std::string>>();
+    return r;
+}
+
+std::optional<RunRecord> RunStore::latest_trial_run(int64_t sweep_id, int64_t trial_index) {
+    SQLite::Statement select(*db_, std::string(kRunColumns) +
+                                       "WHERE sweep_id = ?1 AND trial_index = ?2 ORDER BY id DESC LIMIT 1");
+    select.bind(1, sweep_id);
+    select.bind(2, trial_index);
+    if (!select.executeStep()) return std::nullopt;
+    return read_run(select);
+}
+
+std::optional<RunRecord> RunStore::find_run_by_uuid(const std::string& uuid) {
+    SQLite::Statement select(*db_, std::string(kRunColumns) + "WHERE uuid = ?1");
+    select.bind(1, uuid);
+    if (!select.executeStep()) return std::nullopt;
+    return read_run(select);
+}
+
+std::vector<RunRecord> RunStore::runs_with_status(const std::string& status) {
+    SQLite::Statement select(*db_, std::string(kRunColumns) + "WHERE status = ?1 ORDER BY id");
+    select.bind(1, status);
+    std::vector<RunRecord> out;
+    while (select.executeStep()) out.push_back(read_run(select));
+    return out;
+}
 
 RunStore::~RunStore() = default;
 
@@ -68,15 +227,23 @@ int64_t RunStore::record_experiment(const std::string& name, const std::string& 
     return id;
 }
 
-int64_t RunStore::create_sweep(int64_t experiment_id, const std::string& name, const std::string& grid_json) {
+int64_t RunStore::create_sweep(int64_t experiment_id, const std::string& name, const std::string& grid_json,
+                               const std::string& source_path, const std::vector<std::string>& overrides) {
     int64_t id = 0;
     write_transaction(*db_, [&] {
         SQLite::Statement insert(*db_,
-                                 "INSERT INTO sweeps (experiment_id, name, grid, created_at) VALUES (?1, ?2, ?3, ?4)");
+                                 "INSERT INTO sweeps (experiment_id, name, grid, created_at, source_path, overrides) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
         insert.bind(1, experiment_id);
         insert.bind(2, name);
         insert.bind(3, grid_json);
         insert.bind(4, now_iso8601());
+        if (source_path.empty()) {
+            insert.bind(5);
+        } else {
+            insert.bind(5, source_path);
+        }
+        insert.bind(6, nlohmann::json(overrides).dump());
         insert.exec();
         id = db_->getLastInsertRowid();
     });
@@ -89,8 +256,8 @@ int64_t RunStore::create_run(const RunInfo& info) {
     write_transaction(*db_, [&] {
         SQLite::Statement insert(*db_,
                                  "INSERT INTO runs (experiment_id, sweep_id, trial_index, status, seed, device, "
-                                 "started_at, host_version, pid, hostname, heartbeat_at) "
-                                 "VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?6)");
+                                 "started_at, host_version, pid, hostname, heartbeat_at, uuid) "
+                                 "VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8, ?9, ?6, ?10)");
         insert.bind(1, info.experiment_id);
         bind_optional(insert, 2, info.sweep_id);
         bind_optional(insert, 3, info.trial_index);
@@ -100,6 +267,7 @@ int64_t RunStore::create_run(const RunInfo& info) {
         insert.bind(7, info.host_version);
         insert.bind(8, static_cast<int64_t>(::getpid()));
         insert.bind(9, hostname());
+        insert.bind(10, info.uuid.empty() ? new_uuid() : info.uuid);
         insert.exec();
         id = db_->getLastInsertRowid();
     });
@@ -293,11 +461,13 @@ void RunStore::add_event(int64_t run_id, const Event& event) {
 }
 
 std::optional<RunRecord> RunStore::find_run(int64_t run_id) {
-    SQLite::Statement select(*db_,
-                             "SELECT id, experiment_id, sweep_id, trial_index, status, seed, device, started_at, "
-                             "ended_at, error, host_version, pid, hostname, heartbeat_at FROM runs WHERE id = ?1");
+    SQLite::Statement select(*db_, std::string(kRunColumns) + "WHERE id = ?1");
     select.bind(1, run_id);
     if (!select.executeStep()) return std::nullopt;
+    return read_run(select);
+}
+
+RunRecord RunStore::read_run(SQLite::Statement& select) {
     RunRecord r;
     r.id = select.getColumn(0).getInt64();
     r.experiment_id = select.getColumn(1).getInt64();
@@ -313,6 +483,7 @@ std::optional<RunRecord> RunStore::find_run(int64_t run_id) {
     r.pid = select.getColumn(11).getInt64();
     r.hostname = select.getColumn(12).getString();
     r.heartbeat_at = optional_text(select.getColumn(13));
+    r.uuid = select.getColumn(14).getString();
     return r;
 }
 

@@ -6,7 +6,7 @@ namespace distill::store {
 // REAL metrics has a `nonfinite` column: NULL when all values are finite,
 // else "field=nan,field=inf,..." naming each non-finite field. NaN columns are
 // NULL (SQLite cannot store NaN); +-inf are stored as REAL +-inf as well.
-const std::array<const char*, 1> kMigrations = {R"sql(
+const std::array<const char*, 2> kMigrations = {R"sql(
 CREATE TABLE experiments (
   id         INTEGER PRIMARY KEY,
   name       TEXT NOT NULL,
@@ -147,6 +147,33 @@ SELECT r.id AS run_id,
        round((julianday(coalesce(r.ended_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(r.started_at)) * 86400.0, 3)
          AS duration_s
   FROM runs r JOIN experiments e ON e.id = r.experiment_id;
+)sql",
+// Version 2: run identity and files. A run's integer id is unique within one
+// database only; its uuid is unique everywhere (checkpoints carry it, merged
+// databases key on it). Runs made before version 2 get a random uuid here.
+// Every file a run leaves (checkpoints, audio, reports) is an artifacts row,
+// its path relative to the database's folder, so it is found from any working
+// directory. A sweep records its --set list so `sweep --resume ID` needs no file.
+R"sql(
+ALTER TABLE runs ADD COLUMN uuid TEXT;
+UPDATE runs SET uuid = lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
+                       substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) ||
+                       substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))
+ WHERE uuid IS NULL;
+CREATE UNIQUE INDEX runs_by_uuid ON runs(uuid);
+
+ALTER TABLE sweeps ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE sweeps ADD COLUMN source_path TEXT;
+
+CREATE TABLE artifacts (
+  run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  kind       TEXT NOT NULL,
+  path       TEXT NOT NULL,
+  bytes      INTEGER NOT NULL,
+  sha256     TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (run_id, path)
+);
 )sql"};
 
 }  // namespace distill::store

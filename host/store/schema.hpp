@@ -6,6 +6,6 @@
 
 namespace distill::store {
 
-extern const std::array<const char*, 1> kMigrations;
+extern const std::array<const char*, 2> kMigrations;
 
 }  // namespace distill::store

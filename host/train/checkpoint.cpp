@@ -54,6 +54,7 @@ void save_checkpoint(const fs::path& file, const NamedTensors& parameters, const
     const TrainingPosition& p = content.position;
     torch::serialize::OutputArchive archive;
     archive.write("format", scalar(kCheckpointFormat));
+    archive.write("run.uuid", string_tensor(content.run_uuid));
     for (const auto& [name, t] : parameters) archive.write("param." + name, t.detach().cpu());
     for (const auto& [name, t] : buffers) archive.write("buffer." + name, t.detach().cpu(), /*is_buffer=*/true);
     if (optimizer != nullptr) {
@@ -71,6 +72,7 @@ void save_checkpoint(const fs::path& file, const NamedTensors& parameters, const
     archive.write("position.best_val_loss", scalar(p.best_val_loss));
     archive.write("position.best_epoch", scalar(p.best_epoch));
     archive.write("position.elapsed_seconds", scalar(p.elapsed_seconds));
+    archive.write("position.optimizer_steps", scalar(p.optimizer_steps));
     archive.write("norm.mode", string_tensor(content.norm.mode));
     archive.write("norm.mean", doubles({content.norm.mean[0], content.norm.mean[1]}));
     archive.write("norm.std", doubles({content.norm.std[0], content.norm.std[1]}));
@@ -84,7 +86,7 @@ void save_checkpoint(const fs::path& file, const NamedTensors& parameters, const
 }
 
 CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& parameters, const NamedTensors& buffers,
-                                  torch::optim::Optimizer* optimizer) {
+                                  torch::optim::Optimizer* optimizer, const std::string& expected_uuid) {
     torch::serialize::InputArchive archive;
     try {
         archive.load_from(file.string());
@@ -97,6 +99,12 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
             throw CheckpointError("checkpoint " + file.string() + " has format " + std::to_string(format) +
                                   ", newer than this distill understands (" + std::to_string(kCheckpointFormat) +
                                   "); use a newer distill");
+        at::Tensor uuid_bytes;
+        const std::string uuid = archive.try_read("run.uuid", uuid_bytes) ? tensor_string(uuid_bytes) : "";
+        if (!expected_uuid.empty() && uuid != expected_uuid)
+            throw CheckpointError("checkpoint " + file.string() + (uuid.empty() ? " records no run identity (an older format)"
+                                                                                 : " belongs to run " + uuid) +
+                                  ", not to run " + expected_uuid + "; it was not loaded");
         // Every tensor is read and checked before any is copied, so a
         // mismatched checkpoint leaves the model untouched.
         std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (model tensor, saved)
@@ -126,6 +134,7 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
         }
 
         CheckpointContent content;
+        content.run_uuid = uuid;
         TrainingPosition& p = content.position;
         p.epoch = read(archive, "position.epoch", file).item<int64_t>();
         p.next_step = read(archive, "position.next_step", file).item<int64_t>();
@@ -137,6 +146,8 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
         p.best_val_loss = read(archive, "position.best_val_loss", file).item<double>();
         p.best_epoch = read(archive, "position.best_epoch", file).item<int64_t>();
         p.elapsed_seconds = read(archive, "position.elapsed_seconds", file).item<double>();
+        at::Tensor optimizer_steps;
+        if (archive.try_read("position.optimizer_steps", optimizer_steps)) p.optimizer_steps = optimizer_steps.item<int64_t>();
         content.norm.mode = tensor_string(read(archive, "norm.mode", file));
         const auto mean = to_vector(read(archive, "norm.mean", file));
         const auto std = to_vector(read(archive, "norm.std", file));
@@ -151,6 +162,16 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
     } catch (const std::exception& e) {
         throw CheckpointError("checkpoint " + file.string() + " is damaged: " + e.what());
     }
+}
+
+bool parse_checkpoint_name(const std::string& name, int64_t& epoch, int64_t& next_step) {
+    long long e = 0, s = 0;
+    int consumed = 0;
+    if (std::sscanf(name.c_str(), "ckpt-e%4lld-s%5lld.pt%n", &e, &s, &consumed) != 2) return false;
+    if (static_cast<size_t>(consumed) != name.size()) return false;
+    epoch = e;
+    next_step = s;
+    return true;
 }
 
 std::vector<fs::path> list_checkpoints(const fs::path& dir) {

@@ -22,9 +22,10 @@ class Optimizer;
 
 namespace distill::train {
 
-// Format 1 is the first. A newer format than this is refused with the reason;
-// older ones keep loading (add migrations in load_checkpoint when it grows).
-constexpr int64_t kCheckpointFormat = 1;
+// Format 2 carries the run's uuid: a checkpoint is only ever loaded into the
+// run that wrote it. Format 1 (no uuid) cannot prove whose it is and is
+// refused for resuming; a newer format than this is refused with the reason.
+constexpr int64_t kCheckpointFormat = 2;
 
 class CheckpointError : public std::runtime_error {
 public:
@@ -42,9 +43,11 @@ struct TrainingPosition {
     double best_val_loss = 0.0;  // NaN-free; meaningful when best_epoch >= 0
     int64_t best_epoch = -1;
     double elapsed_seconds = 0.0;
+    int64_t optimizer_steps = 0;  // steps that updated the parameters, over the whole run
 };
 
 struct CheckpointContent {
+    std::string run_uuid;  // the run that wrote it
     TrainingPosition position;
     data::NormStats norm;
     std::string config_text;  // the resolved experiment, for generation and audits
@@ -57,14 +60,18 @@ void save_checkpoint(const std::filesystem::path& file, const NamedTensors& para
 
 // Restores parameters and buffers in place (names must match), the optimizer
 // state when given, and the CPU RNG state; returns the rest. Throws
-// CheckpointError naming the file for a damaged file, a newer format, or a
-// model whose parameters do not match.
+// CheckpointError naming the file for a damaged file, a newer format, a
+// checkpoint of another run than `expected_uuid` (checked before anything is
+// restored; empty = any run), or a model whose parameters do not match.
 CheckpointContent load_checkpoint(const std::filesystem::path& file, const NamedTensors& parameters,
-                                  const NamedTensors& buffers, torch::optim::Optimizer* optimizer);
+                                  const NamedTensors& buffers, torch::optim::Optimizer* optimizer,
+                                  const std::string& expected_uuid);
 
 // Checkpoint files of a run directory, oldest position first (best.pt excluded).
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& dir);
 // "ckpt-e0004-s0000.pt": sorts by position.
 std::string checkpoint_name(int64_t epoch, int64_t next_step);
+// The position a checkpoint_name() encodes; false for any other name.
+bool parse_checkpoint_name(const std::string& name, int64_t& epoch, int64_t& next_step);
 
 }  // namespace distill::train

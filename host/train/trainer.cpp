@@ -10,12 +10,12 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <iostream>
 #include <limits>
-#include <unistd.h>
 
 namespace distill::train {
 namespace fs = std::filesystem;
@@ -63,34 +63,8 @@ Trainer::Trainer(TrainerConfig config, host::ModelInstance& model, const Weighte
 
 Trainer::~Trainer() = default;
 
-void Trainer::log(const std::string& line) const {
-    if (config_.log) {
-        config_.log(line);
-        return;
-    }
-    if (progress_shown_) std::cout << "\r\033[K";  // the bar gives way to the line, then comes back
-    std::cout << line << std::endl;
-    progress_shown_ = false;
-}
-
-// One updating line on a terminal: overall progress and the time left,
-// estimated from the steps run so far in this process.
-void Trainer::show_progress(int64_t epoch, int64_t step, int64_t steps_per_epoch) const {
-    if (config_.log || !isatty(STDOUT_FILENO)) return;
-    const int64_t total = config_.train.epochs * steps_per_epoch;
-    const int64_t done = epoch * steps_per_epoch + step + 1;
-    ++steps_this_process_;
-    const double per_step = seconds_since(started_) / static_cast<double>(steps_this_process_);
-    const double eta = per_step * static_cast<double>(total - done);
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * done / std::max<int64_t>(1, total));
-    char line[160];
-    std::snprintf(line, sizeof line, "\r[%s%s] %3d%%  epoch %lld/%lld  eta %02d:%02d:%02d", std::string(filled, '#').c_str(),
-                  std::string(kWidth - filled, ' ').c_str(), static_cast<int>(100 * done / std::max<int64_t>(1, total)),
-                  static_cast<long long>(epoch + 1), static_cast<long long>(config_.train.epochs),
-                  static_cast<int>(eta) / 3600, static_cast<int>(eta) / 60 % 60, static_cast<int>(eta) % 60);
-    std::cout << line << std::flush;
-    progress_shown_ = true;
+void Trainer::warn(const std::string& message) const {
+    if (config_.listener != nullptr) config_.listener->warning(message);
 }
 
 bool Trainer::stop_requested() const {
@@ -102,13 +76,11 @@ void Trainer::set_learning_rate(double lr) {
 }
 
 void Trainer::resume_from(const fs::path& file) {
-    CheckpointContent content = load_checkpoint(file, parameters_, buffers_, optimizer_.get());
+    CheckpointContent content = load_checkpoint(file, parameters_, buffers_, optimizer_.get(), config_.run_uuid);
     position_ = content.position;
     if (position_.permutation.defined()) position_.permutation = position_.permutation.to(config_.device);
 }
 
-// One optimizer step. Returns the total; when it is not finite the step was
-// skipped and the parameters are unchanged.
 double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr) {
     const auto started = Clock::now();
     optimizer_->zero_grad();
@@ -120,28 +92,38 @@ double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step,
     const LossValues values = read_loss_values(result);
     // With every weight at 0 (e.g. a warm-up-only experiment at epoch 0) the
     // total is a constant: there is nothing to step on.
-    if (std::isfinite(values.total) && result.total.requires_grad()) {
+    const bool update = std::isfinite(values.total) && result.total.requires_grad();
+    if (update) {
         result.total.backward();
         if (config_.train.grad_clip > 0)
             torch::nn::utils::clip_grad_norm_(optimizer_->param_groups().at(0).params(), config_.train.grad_clip);
         optimizer_->step();
+        position_.optimizer_steps += 1;
     }
+    if (!std::isfinite(values.total)) last_non_finite_terms_ = non_finite_terms(result, values);
     const ReferenceColumns c = reference_columns(result, values);
     const double step_time = seconds_since(started);
     sink_.step({epoch, step, steps_per_epoch, values.total, c.recon, c.kl, c.kl_weight, lr, step_time, c.stft, c.mag,
                 c.if_});
     sink_.loss_terms(loss_term_rows(result, values, epoch, step, "train"));
-
-    if (epoch == 0 || step % std::max<int64_t>(1, config_.train.log_every) == 0 || step + 1 == steps_per_epoch) {
-        char line[256];
-        std::snprintf(line, sizeof line,
-                      "epoch %lld/%lld step %lld/%lld  loss %.5g  stft %.4g  recon %.4g  kl %.4g  kl_w %.3g  %.3f s/step",
-                      static_cast<long long>(epoch + 1), static_cast<long long>(config_.train.epochs),
-                      static_cast<long long>(step + 1), static_cast<long long>(steps_per_epoch), values.total, c.stft,
-                      c.recon, c.kl, c.kl_weight, step_time);
-        log(line);
+    if (config_.listener != nullptr) {
+        const bool notable =
+            epoch == 0 || step % std::max<int64_t>(1, config_.train.log_every) == 0 || step + 1 == steps_per_epoch;
+        config_.listener->step_done(
+            {epoch, config_.train.epochs, step, steps_per_epoch, values.total, c, step_time, update, notable});
     }
     return values.total;
+}
+
+// The entries whose weighted value is not finite ("stft = nan, kl = inf"), or why the
+// sum is not finite when each of them is.
+std::string Trainer::non_finite_terms(const LossResult& result, const LossValues& values) const {
+    std::string names;
+    for (size_t i = 0; i < result.terms.size() && i < values.weighted.size(); ++i) {
+        if (std::isfinite(values.weighted[i])) continue;
+        names += (names.empty() ? "" : ", ") + result.terms[i].name + " = " + format("%g", values.weighted[i]);
+    }
+    return names.empty() ? "every term finite, their weighted sum overflowed" : names;
 }
 
 Trainer::ValidationResult Trainer::validate(int64_t epoch) {
@@ -198,41 +180,56 @@ void Trainer::write_epoch_row(int64_t epoch, double train_loss, const Validation
     sink_.epoch({epoch, epochs, train_loss, val.loss, c.recon, c.kl, c.kl_raw, gap, lr, eta, position_.elapsed_seconds,
                  c.stft, c.mag, c.if_});
     sink_.loss_terms(val.terms);
-    char line[256];
-    std::snprintf(line, sizeof line, "epoch %lld/%lld done: train %.5g  val %.5g%s  lr %.3g  elapsed %.0f s  eta %.0f s",
-                  static_cast<long long>(epoch + 1), static_cast<long long>(epochs), train_loss, val.loss,
-                  position_.best_epoch == epoch ? " (best)" : "", lr, position_.elapsed_seconds, eta);
-    log(line);
+    if (config_.listener != nullptr)
+        config_.listener->epoch_done({epoch, epochs, train_loss, val.loss, lr, position_.elapsed_seconds, eta,
+                                      position_.best_epoch == epoch});
 }
 
+// The rows up to this position are committed before the file exists, and the
+// file is recorded only once it is complete: a recorded checkpoint never runs
+// ahead of the database.
 void Trainer::checkpoint(const std::string& why) {
+    sink_.flush();
     const fs::path file = config_.checkpoint_dir / checkpoint_name(position_.epoch, position_.next_step);
-    save_checkpoint(file, parameters_, buffers_, optimizer_.get(), {position_, config_.norm, config_.config_text});
+    save_checkpoint(file, parameters_, buffers_, optimizer_.get(),
+                    {config_.run_uuid, position_, config_.norm, config_.config_text});
+    sink_.file_written("checkpoint", file);
     sink_.event({position_.epoch, position_.next_step, "checkpoint", why + ": " + file.string(),
-                 "{\"path\": \"" + file.string() + "\", \"epoch\": " + std::to_string(position_.epoch) +
-                     ", \"next_step\": " + std::to_string(position_.next_step) + "}"});
-    prune_checkpoints();
+                 nlohmann::json{{"path", file.string()}, {"epoch", position_.epoch}, {"next_step", position_.next_step}}
+                     .dump()});
+    prune_checkpoints(static_cast<size_t>(std::max<int64_t>(1, config_.train.keep_checkpoints)));
 }
 
-void Trainer::save_best() {
-    const fs::path file = config_.checkpoint_dir / "best.pt";
-    save_checkpoint(file, parameters_, buffers_, nullptr, {position_, config_.norm, config_.config_text});
-    sink_.event({position_.best_epoch, -1, "checkpoint",
-                 "best val_loss " + format("%.6g", position_.best_val_loss) + ": " + file.string(),
-                 "{\"path\": \"" + file.string() + "\", \"best\": true}"});
+// best.pt / last.pt: weights, buffers and normalisation, no optimizer state
+// (a third of a step checkpoint), for generation rather than resuming.
+void Trainer::save_weights(const std::string& kind, int64_t epoch, const std::string& message) {
+    const fs::path file = config_.checkpoint_dir / (kind + ".pt");
+    save_checkpoint(file, parameters_, buffers_, nullptr, {config_.run_uuid, position_, config_.norm, config_.config_text});
+    sink_.file_written(kind, file);
+    sink_.event({epoch, -1, "checkpoint", message + ": " + file.string(),
+                 nlohmann::json{{"path", file.string()}, {kind, true}}.dump()});
 }
 
-void Trainer::prune_checkpoints() {
+// Only this run's files are in its folder (it is named by the run's uuid).
+void Trainer::prune_checkpoints(size_t keep) {
     auto files = list_checkpoints(config_.checkpoint_dir);
-    const auto keep = static_cast<size_t>(std::max<int64_t>(1, config_.train.keep_checkpoints));
-    for (size_t i = 0; i + keep < files.size(); ++i) fs::remove(files[i]);
+    for (size_t i = 0; i + keep < files.size(); ++i) {
+        fs::remove(files[i]);
+        sink_.file_removed(files[i]);
+    }
+}
+
+int64_t Trainer::steps_per_epoch() const {
+    const int64_t n = train_items_.size(0);
+    const int64_t batch = config_.train.batch_size;
+    // A last batch of one item would break BatchNorm in training mode.
+    return std::max<int64_t>(1, n / batch + (n % batch > 1 ? 1 : 0));
 }
 
 TrainingResult Trainer::run() {
     const experiment::TrainSpec& spec = config_.train;
     const int64_t n = train_items_.size(0);
-    // A last batch of one item would break BatchNorm in training mode.
-    const int64_t steps_per_epoch = std::max<int64_t>(1, n / spec.batch_size + (n % spec.batch_size > 1 ? 1 : 0));
+    const int64_t steps_per_epoch = this->steps_per_epoch();
     TrainingResult result;
     model_.set_training(true);
 
@@ -257,9 +254,11 @@ TrainingResult Trainer::run() {
                 position_.epoch_finite_steps += 1;
             } else {
                 ++consecutive_non_finite_;
-                sink_.event({epoch, step, "non_finite", "non-finite total loss: optimizer step skipped", ""});
-                log("warning: non-finite total loss at epoch " + std::to_string(epoch + 1) + " step " +
-                    std::to_string(step + 1) + ": step skipped");
+                sink_.event({epoch, step, "non_finite",
+                             "non-finite total loss (" + last_non_finite_terms_ + "): optimizer step skipped",
+                             nlohmann::json{{"terms", last_non_finite_terms_}}.dump()});
+                warn("non-finite total loss at epoch " + std::to_string(epoch + 1) + " step " +
+                     std::to_string(step + 1) + " (" + last_non_finite_terms_ + "): step skipped");
                 if (consecutive_non_finite_ >= spec.max_non_finite_steps) {
                     result.outcome = Outcome::diverged;
                     result.reason = std::to_string(consecutive_non_finite_) + " non-finite steps in a row";
@@ -270,7 +269,6 @@ TrainingResult Trainer::run() {
             }
             position_.next_step = step + 1;
             position_.elapsed_seconds = elapsed_before + seconds_since(epoch_started);
-            show_progress(epoch, step, steps_per_epoch);
             if (stop_requested() && position_.next_step < steps_per_epoch) {
                 result.outcome = Outcome::interrupted;
                 result.reason = "stopped by signal " + std::to_string(config_.stop_requested->load());
@@ -298,11 +296,11 @@ TrainingResult Trainer::run() {
         position_.next_step = 0;
         position_.permutation = at::Tensor();
         result.epochs_finished = epoch + 1;
-        if (improved) save_best();
+        if (improved) save_weights("best", epoch, "best val_loss " + format("%.6g", position_.best_val_loss));
 
         if (const auto message = divergence_message(position_.train_loss_history, spec.divergence_window)) {
             sink_.event({epoch, -1, "divergence", *message, ""});
-            log("warning: " + *message);
+            warn(*message);
             if (spec.stop_on_divergence) {
                 result.outcome = Outcome::diverged;
                 result.reason = *message;
@@ -311,7 +309,10 @@ TrainingResult Trainer::run() {
             }
         }
         const bool last = epoch + 1 == spec.epochs;
-        if (last || (spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0) || stop_requested())
+        // The end of training needs no step checkpoint unless kept: last.pt
+        // (written once the outcome is known) holds the weights.
+        const bool periodic = spec.checkpoint_every > 0 && (epoch + 1) % spec.checkpoint_every == 0;
+        if (last ? spec.keep_step_checkpoints : (periodic || stop_requested()))
             checkpoint(last ? "final" : stop_requested() ? "interrupted" : "periodic");
         sink_.flush();
         if (stop_requested() && !last) {
@@ -322,6 +323,17 @@ TrainingResult Trainer::run() {
     }
     result.best_val_loss = position_.best_val_loss;
     result.best_epoch = position_.best_epoch;
+    if (result.outcome == Outcome::completed && position_.optimizer_steps == 0) {
+        result.outcome = Outcome::failed;
+        result.reason = last_non_finite_terms_.empty()
+                            ? "no optimizer step was taken: no loss term needed gradients (every weight 0?)"
+                            : "no optimizer step succeeded: the total loss was never finite (" + last_non_finite_terms_ + ")";
+    }
+    if (result.outcome == Outcome::completed) {
+        save_weights("last", position_.epoch - 1, "final weights");
+        if (!spec.keep_step_checkpoints) prune_checkpoints(0);
+    }
+    sink_.flush();
     return result;
 }
 

@@ -1,12 +1,14 @@
 // The training loop: batch -> forward -> losses -> backward -> clip -> step
-// -> rows. Rows and events go to a MetricsSink; the trainer knows nothing of
-// SQL, files of the corpus, or the command line.
+// -> rows. Rows, events and files go to a MetricsSink, what a person is told
+// to a TrainingListener; the trainer knows nothing of SQL, the console, files
+// of the corpus, or the command line.
 #pragma once
 
 #include "experiment/experiment.hpp"
 #include "plugins/plugin_instance.hpp"
 #include "train/checkpoint.hpp"
 #include "train/metrics_sink.hpp"
+#include "train/training_listener.hpp"
 #include "train/weighted_losses.hpp"
 
 #include <ATen/core/Tensor.h>
@@ -29,17 +31,19 @@ namespace distill::train {
 struct TrainerConfig {
     experiment::TrainSpec train;
     c10::Device device = c10::Device(c10::kCPU);
-    std::filesystem::path checkpoint_dir;  // created when first needed
+    std::filesystem::path checkpoint_dir;  // the run's own folder; created when first needed
+    std::string run_uuid;                  // stored in every checkpoint, required to load one
     data::NormStats norm;                  // stored with every checkpoint
     std::string config_text;               // likewise
     // Set (to the signal number) by the CLI's SIGINT/SIGTERM handler: the
     // trainer finishes the current step, checkpoints and returns.
     const std::atomic<int>* stop_requested = nullptr;
-    // Console lines (progress, components, warnings). Empty: stdout.
-    std::function<void(const std::string&)> log;
+    TrainingListener* listener = nullptr;  // null: nobody is told
 };
 
-enum class Outcome { completed, diverged, interrupted };
+// failed: training ran to its end without one optimizer step (every total
+// was non-finite, or no loss needed gradients): nothing was learned.
+enum class Outcome { completed, diverged, interrupted, failed };
 
 struct TrainingResult {
     Outcome outcome = Outcome::completed;
@@ -57,26 +61,33 @@ public:
             const at::Tensor& train_items, const at::Tensor& val_items);
     ~Trainer();
 
-    // Continues from a checkpoint written by this trainer (same model).
+    // Continues from a checkpoint written by this run (same model, same
+    // config.run_uuid); CheckpointError otherwise, with nothing restored.
     void resume_from(const std::filesystem::path& checkpoint);
     const TrainingPosition& position() const { return position_; }
+    // Optimizer steps per epoch for this training split and batch size.
+    int64_t steps_per_epoch() const;
 
     TrainingResult run();
+
+    // One optimizer step on `batch`, with its rows: the step run() takes,
+    // public so bench/train measures exactly this. Returns the total; when it
+    // is not finite the step was skipped and the parameters are unchanged.
+    double train_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr);
 
 private:
     struct ValidationResult;
 
-    double train_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr);
     ValidationResult validate(int64_t epoch);
     void write_epoch_row(int64_t epoch, double train_loss, const ValidationResult& val, double lr,
                          double epoch_seconds);
     void checkpoint(const std::string& why);
-    void save_best();
-    void prune_checkpoints();
+    void save_weights(const std::string& kind, int64_t epoch, const std::string& message);
+    void prune_checkpoints(size_t keep);
     void set_learning_rate(double lr);
     bool stop_requested() const;
-    void log(const std::string& line) const;
-    void show_progress(int64_t epoch, int64_t step, int64_t steps_per_epoch) const;
+    void warn(const std::string& message) const;
+    std::string non_finite_terms(const LossResult& result, const LossValues& values) const;
 
     TrainerConfig config_;
     host::ModelInstance& model_;
@@ -87,10 +98,7 @@ private:
     std::unique_ptr<torch::optim::Optimizer> optimizer_;
     TrainingPosition position_;
     int64_t consecutive_non_finite_ = 0;
-    // Console progress bar state.
-    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-    mutable int64_t steps_this_process_ = 0;
-    mutable bool progress_shown_ = false;
+    std::string last_non_finite_terms_;  // of the latest skipped step
 };
 
 }  // namespace distill::train

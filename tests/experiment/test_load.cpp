@@ -41,8 +41,10 @@ TEST_F(ExperimentTest, MinimalFileGetsEveryReferenceDefault) {
     EXPECT_EQ(e.train.betas, (std::vector<double>{0.9, 0.999}));
     EXPECT_EQ(e.train.weight_decay, 0.01);
     EXPECT_EQ(e.train.checkpoint_every, 10);
-    EXPECT_EQ(e.train.keep_checkpoints, 3);
-    EXPECT_EQ(e.output.dir, "checkpoints");
+    EXPECT_EQ(e.train.keep_checkpoints, 1);
+    EXPECT_FALSE(e.train.keep_step_checkpoints);
+    // A run's files go beside the database unless output.dir says otherwise.
+    EXPECT_EQ(e.output.dir, "");
     // The model's input shape comes from the data: 128 mel bands and
     // 1 + floor(48000 / 512) = 94 frames.
     EXPECT_EQ(e.model.plugin, "conv_vae");

@@ -38,7 +38,7 @@ TEST_F(SweepTest, UnknownSweptKeyExits2NamingItBeforeAnythingRuns) {
         EXPECT_EQ(out.find("started"), std::string::npos) << args << ": " << out;
     }
     EXPECT_FALSE(fs::exists(db_path())) << "nothing may be recorded for a sweep that cannot run";
-    EXPECT_FALSE(fs::exists(dir() / "checkpoints"));
+    EXPECT_FALSE(fs::exists(dir() / "runs.runs"));
 }
 
 TEST_F(SweepTest, AnErrorEveryTrialSharesExits2BeforeAnythingRuns) {
@@ -70,7 +70,7 @@ TEST_F(SweepTest, ThreeJobsShareOneDatabaseAndEveryRowArrives) {
     const auto [code, out] = distill("sweep exp.toml --jobs 3");
     ASSERT_EQ(code, 0) << out;
     std::string everything = out;
-    for (int i = 0; i < 4; ++i) everything += read_text(dir() / "checkpoints" / "sweep-1" / ("trial-" + std::to_string(i) + ".log"));
+    for (int i = 0; i < 4; ++i) everything += read_text(dir() / "runs.runs" / "sweep-1" / ("trial-" + std::to_string(i) + ".log"));
     EXPECT_EQ(everything.find("database is locked"), std::string::npos) << everything;
     // 2 x 2 grid; with 3 jobs the fourth trial waits for a slot.
     EXPECT_EQ(lines_with(out, " started: ").size(), 4u) << out;

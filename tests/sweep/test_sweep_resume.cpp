@@ -68,11 +68,23 @@ TEST_F(SweepTest, KilledSweepResumesToExactlyOneCompletedRunPerTrial) {
     const int64_t completed_before = snapshot(db_path()).completed;
     ASSERT_GE(completed_before, 1);
     ASSERT_LT(completed_before, 3) << "the kill came too late to test anything";
-    const size_t runs_before = sweep_runs(1).size();
+    const auto before = sweep_runs(1);
+    const size_t runs_before = before.size();
+    // The trial in progress got SIGTERM from its dying parent, checkpointed
+    // and ended interrupted: it continues as the same run (same uuid).
+    std::vector<store::RunRecord> interrupted;
+    for (const auto& run : before)
+        if (run.status == "interrupted") interrupted.push_back(run);
+    ASSERT_EQ(interrupted.size(), 1u) << read_text(dir() / "first.log");
 
-    const auto [code, out] = distill("sweep exp.toml --resume 1");
+    // No file: the sweep's text and --set list are in the database.
+    const auto [code, out] = distill("sweep --resume 1");
     ASSERT_EQ(code, 0) << out;
     EXPECT_NE(out.find("sweep 1: " + std::to_string(3 - completed_before) + " of 3 trials to run"), std::string::npos)
+        << out;
+    EXPECT_NE(out.find("trial " + std::to_string(*interrupted[0].trial_index) + " continues run " +
+                       std::to_string(interrupted[0].id)),
+              std::string::npos)
         << out;
 
     const auto runs = sweep_runs(1);
@@ -86,8 +98,12 @@ TEST_F(SweepTest, KilledSweepResumesToExactlyOneCompletedRunPerTrial) {
         EXPECT_NE(run.status, "running") << "run " << run.id;
     }
     for (int t = 0; t < 3; ++t) EXPECT_EQ(completed[t], 1) << "trial " << t;
-    // The resume adds exactly one run per trial not completed before.
-    EXPECT_EQ(runs.size(), runs_before + static_cast<size_t>(3 - completed_before));
+    // The resume adds one run per trial not completed before, except the
+    // interrupted one, which is continued.
+    EXPECT_EQ(runs.size(), runs_before + static_cast<size_t>(3 - completed_before) - 1);
+    const auto continued = store::RunStore(db_path(), store::OpenMode::kReadOnly).run(interrupted[0].id);
+    EXPECT_EQ(continued.status, "completed");
+    EXPECT_EQ(continued.uuid, interrupted[0].uuid);
 
     // The same file again continues sweep 1 with nothing left to do.
     const auto [again_code, again] = distill("sweep exp.toml");

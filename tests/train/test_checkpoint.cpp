@@ -18,8 +18,11 @@ struct Tensors {
     NamedTensors buffers{{"running_mean", at::randn({4})}};
 };
 
+const std::string kRun = "6f1c2a9e-0000-4000-8000-000000000001";
+
 CheckpointContent content_at(int64_t epoch, int64_t step) {
     CheckpointContent c;
+    c.run_uuid = kRun;
     c.position.epoch = epoch;
     c.position.next_step = step;
     c.position.train_loss_history = {3.0, 2.5};
@@ -37,7 +40,7 @@ TEST(Checkpoint, RoundTripRestoresTensorsInPlaceAndThePosition) {
     const auto file = dir / checkpoint_name(2, 1);
     save_checkpoint(file, saved.params, saved.buffers, nullptr, content_at(2, 1));
     Tensors loaded;  // other random values, same names and shapes
-    const CheckpointContent c = load_checkpoint(file, loaded.params, loaded.buffers, nullptr);
+    const CheckpointContent c = load_checkpoint(file, loaded.params, loaded.buffers, nullptr, kRun);
     EXPECT_TRUE(at::equal(loaded.params[0].second, saved.params[0].second));
     EXPECT_TRUE(at::equal(loaded.buffers[0].second, saved.buffers[0].second));
     EXPECT_EQ(c.position.epoch, 2);
@@ -55,7 +58,7 @@ TEST(Checkpoint, DamagedFileIsRefusedNamingIt) {
     save_checkpoint(file, t.params, t.buffers, nullptr, content_at(1, 0));
     fs::resize_file(file, fs::file_size(file) / 2);  // a torn write
     try {
-        load_checkpoint(file, t.params, t.buffers, nullptr);
+        load_checkpoint(file, t.params, t.buffers, nullptr, kRun);
         FAIL() << "expected CheckpointError";
     } catch (const CheckpointError& e) {
         EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
@@ -71,7 +74,7 @@ TEST(Checkpoint, NewerFormatIsRefusedWithTheReason) {
     archive.save_to(file.string());
     Tensors t;
     try {
-        load_checkpoint(file, t.params, t.buffers, nullptr);
+        load_checkpoint(file, t.params, t.buffers, nullptr, kRun);
         FAIL() << "expected CheckpointError";
     } catch (const CheckpointError& e) {
         EXPECT_NE(std::string(e.what()).find("newer than this distill understands"), std::string::npos) << e.what();
@@ -85,8 +88,38 @@ TEST(Checkpoint, ModelOfAnotherShapeIsRefused) {
     save_checkpoint(file, saved.params, saved.buffers, nullptr, content_at(0, 0));
     // The first tensor fits, the second does not: neither may be loaded.
     NamedTensors other{{"w", at::zeros({3, 4})}, {"b", at::zeros({5})}};
-    EXPECT_THROW(load_checkpoint(file, other, saved.buffers, nullptr), CheckpointError);
+    EXPECT_THROW(load_checkpoint(file, other, saved.buffers, nullptr, kRun), CheckpointError);
     EXPECT_TRUE(at::equal(other[0].second, at::zeros({3, 4}))) << "nothing is half-loaded into a mismatched model";
+}
+
+// Issue 12: run ids repeat across databases; a checkpoint is only ever
+// loaded into the run (uuid) that wrote it, and nothing is restored otherwise.
+TEST(Checkpoint, AnotherRunsCheckpointIsRefusedAndNothingIsLoaded) {
+    const testing::TempDir dir;
+    Tensors saved;
+    const auto file = dir / checkpoint_name(3, 0);
+    save_checkpoint(file, saved.params, saved.buffers, nullptr, content_at(3, 0));
+    Tensors other;
+    const at::Tensor before = other.params[0].second.clone();
+    try {
+        load_checkpoint(file, other.params, other.buffers, nullptr, "0b7e4c1d-0000-4000-8000-000000000002");
+        FAIL() << "expected CheckpointError";
+    } catch (const CheckpointError& e) {
+        EXPECT_NE(std::string(e.what()).find("belongs to run " + kRun), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(at::equal(other.params[0].second, before));
+    const CheckpointContent c = load_checkpoint(file, other.params, other.buffers, nullptr, kRun);
+    EXPECT_EQ(c.run_uuid, kRun);
+}
+
+TEST(Checkpoint, NamesEncodeThePosition) {
+    int64_t epoch = -1, step = -1;
+    ASSERT_TRUE(parse_checkpoint_name(checkpoint_name(12, 345), epoch, step));
+    EXPECT_EQ(epoch, 12);
+    EXPECT_EQ(step, 345);
+    EXPECT_FALSE(parse_checkpoint_name("best.pt", epoch, step));
+    EXPECT_FALSE(parse_checkpoint_name("ckpt-e0001-s00002.pt.tmp", epoch, step));
 }
 
 TEST(Checkpoint, ListingSortsByPositionAndSkipsBest) {

@@ -18,10 +18,10 @@ const char* kTrainKeys = "epochs = 5\ncheckpoint_every = 1\nkeep_checkpoints = 2
 const char* kLosses = "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nplugin = \"if_l1\"\nweight = 0.5\n"
                       "[[loss]]\nplugin = \"kl\"\nweight = 0.01\n";
 
-// The final checkpoint's parameters and buffers, by name.
+// The final weights (last.pt), by name.
 std::map<std::string, at::Tensor> final_tensors(const fs::path& run_dir) {
     torch::serialize::InputArchive archive;
-    archive.load_from((run_dir / "ckpt-e0005-s00000.pt").string());
+    archive.load_from((run_dir / "last.pt").string());
     std::map<std::string, at::Tensor> out;
     for (const auto& key : archive.keys()) {
         if (key.rfind("param.", 0) != 0 && key.rfind("buffer.", 0) != 0) continue;
@@ -52,6 +52,8 @@ TEST(InterruptResume, SigintCheckpointsAndResumeMatchesAnUninterruptedRun) {
     ::kill(child.pid(), SIGINT);
     const Finished b = child.wait();
     ASSERT_EQ(b.exit_code, 130) << b.out << b.err;  // 128 + SIGINT
+    // The exact command that continues it, on a line of its own.
+    EXPECT_NE(b.out.find("\ndistill run --resume 1 --db runs.db\n"), std::string::npos) << b.out;
 
     {
         SQLite::Database db((dir / "runs.db").string(), SQLite::OPEN_READONLY);
@@ -65,7 +67,7 @@ TEST(InterruptResume, SigintCheckpointsAndResumeMatchesAnUninterruptedRun) {
     EXPECT_NE(last.message.find("interrupted"), std::string::npos) << last.message;
     // The event names the position; every step before it has its row, none after.
     const int64_t epoch = last.epoch, next_step = last.step;
-    EXPECT_TRUE(fs::exists(dir / "checkpoints" / "run-1" /
+    EXPECT_TRUE(fs::exists(run_dir(dir / "runs.db", 1) /
                            ("ckpt-e" + std::string(4 - std::to_string(epoch).size(), '0') + std::to_string(epoch) +
                             "-s" + std::string(5 - std::to_string(next_step).size(), '0') +
                             std::to_string(next_step) + ".pt")))
@@ -99,8 +101,8 @@ TEST(InterruptResume, SigintCheckpointsAndResumeMatchesAnUninterruptedRun) {
         EXPECT_EQ(epochs_a[i].val_loss, epochs_b[i].val_loss) << "epoch " << i;
     }
 
-    const auto params_a = final_tensors(a_dir / "checkpoints" / "run-1");
-    const auto params_b = final_tensors(dir / "checkpoints" / "run-1");
+    const auto params_a = final_tensors(run_dir(a_dir / "runs.db", 1));
+    const auto params_b = final_tensors(run_dir(dir / "runs.db", 1));
     ASSERT_FALSE(params_a.empty());
     ASSERT_EQ(params_a.size(), params_b.size());
     for (const auto& [name, t] : params_a) {

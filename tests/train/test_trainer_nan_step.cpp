@@ -68,7 +68,6 @@ TEST(TrainerNanStep, NonFiniteTotalLeavesEveryParameterUnchanged) {
     config.train.checkpoint_every = 0;
     const testing::TempDir dir;
     config.checkpoint_dir = dir.path();
-    config.log = [](const std::string&) {};
     SnapshotSink sink(model.parameters());
     const at::Tensor items = at::rand({12, 2, 32, 16});  // 3 steps of 4
     Trainer trainer(config, model, losses, sink, items, at::rand({4, 2, 32, 16}));

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +44,11 @@ std::string read_file(const fs::path& file) {
 }
 
 }  // namespace
+
+fs::path run_dir(const fs::path& db, int64_t run_id) {
+    store::RunStore store(db, store::OpenMode::kReadOnly);
+    return store.files_root() / store.run(run_id).uuid;
+}
 
 TempDir::TempDir() {
     std::string pattern = (fs::temp_directory_path() / "distill-train-test-XXXXXX").string();
@@ -82,7 +89,6 @@ std::string experiment_text(const fs::path& root, const std::string& train_keys,
       << "[model]\nplugin = \"conv_vae\"\nlatent_dim = 8\ndropout = 0.0\n\n"
       << "[train]\nbatch_size = 4\nval_fraction = 0.25\nlog_every = 1\n"
       << train_keys << "\n\n"
-      << "[output]\ndir = \"" << (root / "checkpoints").string() << "\"\n\n"
       << losses << "\n";
     return t.str();
 }
@@ -96,7 +102,7 @@ fs::path write_experiment(const fs::path& root, const std::string& name, const s
 
 fs::path test_plugin_dir() { return DISTILL_TRAIN_TEST_PLUGIN_DIR; }
 
-Child::Child(const fs::path& cwd, const std::vector<std::string>& args) {
+Child::Child(const fs::path& cwd, const std::vector<std::string>& args, int as_uid) {
     static int n = 0;
     const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(n++);
     out_ = cwd / ("distill-" + tag + ".out");
@@ -108,6 +114,11 @@ Child::Child(const fs::path& cwd, const std::vector<std::string>& args) {
     if (pid_ == 0) {
         if (::chdir(cwd.c_str()) != 0) ::_exit(127);
         if (!std::freopen(out_.c_str(), "w", stdout) || !std::freopen(err_.c_str(), "w", stderr)) ::_exit(127);
+        if (as_uid >= 0) {
+            const gid_t gid = static_cast<gid_t>(as_uid);
+            if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(static_cast<uid_t>(as_uid)) != 0)
+                ::_exit(126);
+        }
         ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
         std::vector<char*> argv;
         for (auto& a : argv_text) argv.push_back(a.data());
@@ -147,6 +158,11 @@ Finished Child::wait() {
 }
 
 Finished run_distill(const fs::path& cwd, const std::vector<std::string>& args) { return Child(cwd, args).wait(); }
+
+int nobody_uid() {
+    const passwd* entry = ::getpwnam("nobody");
+    return entry != nullptr ? static_cast<int>(entry->pw_uid) : 65534;
+}
 
 std::string where(const store::StepMetrics& row) {
     return "epoch " + std::to_string(row.epoch) + " step " + std::to_string(row.step);

@@ -36,7 +36,8 @@ constexpr int64_t kTrainChunks = 12;
 constexpr int64_t kBatchSize = 4;
 constexpr int64_t kStepsPerEpoch = kTrainChunks / kBatchSize;  // 3, no remainder
 
-// The experiment text: corpus, cache and checkpoints under `root`, model
+// The experiment text: corpus and cache under `root` (a run's files go
+// beside its database, the default), model
 // conv_vae with latent_dim 8 on 32 mel bands x 63 frames, batch 4, seed 7,
 // one CPU thread, `train_keys` appended to [train], `losses` ([[loss]]
 // tables) appended at the end.
@@ -44,6 +45,9 @@ std::string experiment_text(const fs::path& root, const std::string& train_keys,
 // Writes it to root/name and returns the path.
 fs::path write_experiment(const fs::path& root, const std::string& name, const std::string& train_keys,
                           const std::string& losses);
+
+// A run's own folder: <db dir>/<db stem>.runs/<uuid>/.
+fs::path run_dir(const fs::path& db, int64_t run_id);
 
 // Where the test plugins were built (passed with --plugin-path).
 fs::path test_plugin_dir();
@@ -56,7 +60,9 @@ struct Finished {
 // `distill ARGS...` in `cwd` with stdout/stderr to files in cwd.
 class Child {
 public:
-    Child(const fs::path& cwd, const std::vector<std::string>& args);
+    // `as_uid` >= 0: the child drops to that user (and its group) first, so a
+    // test running as root can meet permissions as a user would.
+    Child(const fs::path& cwd, const std::vector<std::string>& args, int as_uid = -1);
     ~Child();
     pid_t pid() const { return pid_; }
     std::string stdout_text() const;
@@ -71,6 +77,9 @@ private:
 };
 
 Finished run_distill(const fs::path& cwd, const std::vector<std::string>& args);
+
+// The uid of `nobody` (65534 when not found).
+int nobody_uid();
 
 // "epoch 3 step 1: ..." for assertion messages.
 std::string where(const store::StepMetrics& row);
