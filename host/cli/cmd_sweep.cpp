@@ -131,6 +131,8 @@ int cmd_sweep(const Args& args) {
         "set", po::value<std::vector<std::string>>()->composing(), "fix a key for every trial (repeatable)")(
         "jobs,j", po::value<int64_t>()->default_value(1), "trials to run at once, each its own process")(
         "dry-run", "list the trials and their parameters, run nothing")(
+        "max-trials", po::value<int64_t>()->default_value(experiment::kDefaultMaxTrials),
+        "refuse a grid of more trials than this (counted before anything is expanded)")(
         "resume", po::value<int64_t>(), "continue sweep SWEEP_ID: skip completed trials, rerun the others");
     add_plugin_path_option(options);
     add_db_option(options);
@@ -193,7 +195,7 @@ int cmd_sweep(const Args& args) {
     source.working_dir = fs::current_path();
     experiment::Sweep sweep;
     try {
-        sweep = experiment::expand_sweep(source, overrides, registry);
+        sweep = experiment::expand_sweep(source, overrides, registry, vm["max-trials"].as<int64_t>());
     } catch (const experiment::ExperimentError& e) {
         throw UsageError(e.what());
     }

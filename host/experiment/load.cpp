@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 namespace distill::experiment {
@@ -76,36 +77,44 @@ Experiment load_experiment(const ExperimentSource& source, const std::vector<std
 
 Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                    const host::PluginRegistry& registry) {
-    return expand_sweep(read_experiment_source(file), overrides, registry);
+    return expand_sweep(read_experiment_source(file), overrides, registry, kDefaultMaxTrials);
 }
 
-Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string>& overrides,
-                   const host::PluginRegistry& registry) {
-    const std::filesystem::path& file = source.file;
-    const std::vector<Assignment> assignments = parse_overrides(overrides);
-    const struct {
-        const std::string& text;
-    } raw{source.text};
-    const Document base = prepare_document(file, raw.text, assignments);
+namespace {
 
-    std::vector<SweepAxis> axes = read_sweep(base);
+// The grid before any trial is built: the document with --set applied, its
+// axes (minus keys fixed by --set) and the number of trials, so a huge grid
+// is refused before anything is expanded.
+struct SweepPlan {
+    std::vector<Assignment> assignments;
+    Document base;
+    std::vector<SweepAxis> axes;
+    std::vector<std::string> keys;
+    std::string grid_json;
+    int64_t trials = 1;  // saturates at INT64_MAX
+};
+
+SweepPlan plan_sweep(const ExperimentSource& source, const std::vector<std::string>& overrides) {
+    SweepPlan plan;
+    plan.assignments = parse_overrides(overrides);
+    plan.base = prepare_document(source.file, source.text, plan.assignments);
+    plan.base.working_dir = source.working_dir;
+    plan.axes = read_sweep(plan.base);
     // A --set fixes that key for every trial.
-    axes.erase(std::remove_if(axes.begin(), axes.end(),
-                              [&](const SweepAxis& axis) {
-                                  return std::any_of(assignments.begin(), assignments.end(),
-                                                     [&](const Assignment& a) { return a.key == axis.key; });
-                              }),
-               axes.end());
+    plan.axes.erase(std::remove_if(plan.axes.begin(), plan.axes.end(),
+                                   [&](const SweepAxis& axis) {
+                                       return std::any_of(plan.assignments.begin(), plan.assignments.end(),
+                                                          [&](const Assignment& a) { return a.key == axis.key; });
+                                   }),
+                    plan.axes.end());
 
     std::vector<std::string> entry_names;
-    if (const toml::array* losses = base.root.get_as<toml::array>("loss"))
+    if (const toml::array* losses = plan.base.root.get_as<toml::array>("loss"))
         for (const auto& item : *losses)
             if (const toml::table* entry = item.as_table()) entry_names.push_back(loss_entry_name(*entry));
 
-    Sweep sweep;
-    size_t total = 1;
-    sweep.grid_json = "{";
-    for (const SweepAxis& axis : axes) {
+    plan.grid_json = "{";
+    for (const SweepAxis& axis : plan.axes) {
         if (axis.key == "losses")
             for (size_t v = 0; v < axis.values.size(); ++v)
                 for (const auto& n : *axis.values[v]->as_array()) {
@@ -114,48 +123,72 @@ Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string
                         throw UnknownKeyError(axis.labels[v] + ": [sweep] losses names '" + name +
                                               "', which is no [[loss]] entry" + did_you_mean(name, entry_names));
                 }
-        sweep.keys.push_back(axis.key);
-        sweep.grid_json += (sweep.keys.size() == 1 ? "" : ", ") + json_string(axis.key) + ": [";
+        plan.keys.push_back(axis.key);
+        plan.grid_json += (plan.keys.size() == 1 ? "" : ", ") + json_string(axis.key) + ": [";
         for (size_t v = 0; v < axis.values.size(); ++v)
-            sweep.grid_json += (v ? ", " : "") + json_value(*axis.values[v]);
-        sweep.grid_json += "]";
-        total *= axis.values.size();
+            plan.grid_json += (v ? ", " : "") + json_value(*axis.values[v]);
+        plan.grid_json += "]";
+        const auto size = static_cast<int64_t>(axis.values.size());
+        plan.trials = plan.trials > std::numeric_limits<int64_t>::max() / size ? std::numeric_limits<int64_t>::max()
+                                                                               : plan.trials * size;
     }
-    sweep.grid_json += "}";
+    plan.grid_json += "}";
+    return plan;
+}
 
-    for (size_t index = 0; index < total; ++index) {
-        // Mixed radix, last axis fastest: the first key varies slowest.
-        std::vector<size_t> pick(axes.size());
-        size_t rest = index;
-        for (size_t a = axes.size(); a-- > 0;) {
-            pick[a] = rest % axes[a].values.size();
-            rest /= axes[a].values.size();
-        }
-        Trial trial;
-        trial.index = static_cast<int64_t>(index);
-        Document doc = prepare_document(file, raw.text, assignments);
-        doc.working_dir = source.working_dir;
-        for (size_t a = 0; a < axes.size(); ++a) {
-            const toml::node& value = *axes[a].values[pick[a]];
-            trial.params.emplace_back(axes[a].key, format_node(value));
-            // Loss weights are set before `losses` filters the entries, so a
-            // swept weight of an entry a trial leaves out is still checked.
-            if (axes[a].key != "losses") assign(doc, axes[a].key, value, axes[a].labels[pick[a]], false);
-        }
-        for (size_t a = 0; a < axes.size(); ++a)
-            if (axes[a].key == "losses") keep_losses(doc, *axes[a].values[pick[a]]->as_array());
-        try {
-            trial.experiment = build_experiment(doc, registry);
-        } catch (const UnknownKeyError&) {
-            throw;  // a key that exists nowhere: the whole sweep is wrong
-        } catch (const ExperimentError& e) {
-            trial.error = e.what();
-            trial.experiment.source_path = file.string();
-            trial.experiment.source_text = raw.text;
-        }
-        trial.experiment.overrides = overrides;
-        sweep.trials.push_back(std::move(trial));
+Trial build_trial(const SweepPlan& plan, const ExperimentSource& source, const std::vector<std::string>& overrides,
+                  const host::PluginRegistry& registry, int64_t index) {
+    const auto& axes = plan.axes;
+    // Mixed radix, last axis fastest: the first key varies slowest.
+    std::vector<size_t> pick(axes.size());
+    auto rest = static_cast<size_t>(index);
+    for (size_t a = axes.size(); a-- > 0;) {
+        pick[a] = rest % axes[a].values.size();
+        rest /= axes[a].values.size();
     }
+    Trial trial;
+    trial.index = index;
+    Document doc = prepare_document(source.file, source.text, plan.assignments);
+    doc.working_dir = source.working_dir;
+    for (size_t a = 0; a < axes.size(); ++a) {
+        const toml::node& value = *axes[a].values[pick[a]];
+        trial.params.emplace_back(axes[a].key, format_node(value));
+        // Loss weights are set before `losses` filters the entries, so a
+        // swept weight of an entry a trial leaves out is still checked.
+        if (axes[a].key != "losses") assign(doc, axes[a].key, value, axes[a].labels[pick[a]], false);
+    }
+    for (size_t a = 0; a < axes.size(); ++a)
+        if (axes[a].key == "losses") keep_losses(doc, *axes[a].values[pick[a]]->as_array());
+    try {
+        trial.experiment = build_experiment(doc, registry);
+    } catch (const UnknownKeyError&) {
+        throw;  // a key that exists nowhere: the whole sweep is wrong
+    } catch (const ExperimentError& e) {
+        trial.error = e.what();
+        trial.experiment.source_path = source.file.string();
+        trial.experiment.source_text = source.text;
+    }
+    trial.experiment.overrides = overrides;
+    return trial;
+}
+
+}  // namespace
+
+Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string>& overrides,
+                   const host::PluginRegistry& registry, int64_t max_trials) {
+    const SweepPlan plan = plan_sweep(source, overrides);
+    // Counted before anything is expanded: a grid of 10^9 is refused at once.
+    if (plan.trials > max_trials)
+        throw ExperimentError(source.file.string() + ": [sweep] has " +
+                              (plan.trials == std::numeric_limits<int64_t>::max() ? std::string("more than 9.2e18")
+                                                                                 : std::to_string(plan.trials)) +
+                              " trials, more than the limit of " + std::to_string(max_trials) +
+                              " (raise it with --max-trials, or split the grid)");
+    Sweep sweep;
+    sweep.keys = plan.keys;
+    sweep.grid_json = plan.grid_json;
+    for (int64_t index = 0; index < plan.trials; ++index)
+        sweep.trials.push_back(build_trial(plan, source, overrides, registry, index));
     // When every trial fails the same way, the fault is the file's (say a
     // missing data.dir), not a trial's: report it before anything runs.
     const std::string& first_error = sweep.trials.front().error;
@@ -163,6 +196,15 @@ Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string
                                             [&](const Trial& t) { return t.error == first_error; }))
         throw ExperimentError(first_error);
     return sweep;
+}
+
+Trial sweep_trial(const ExperimentSource& source, const std::vector<std::string>& overrides,
+                  const host::PluginRegistry& registry, int64_t index) {
+    const SweepPlan plan = plan_sweep(source, overrides);
+    if (index < 0 || index >= plan.trials)
+        throw ExperimentError("trial " + std::to_string(index) + " does not exist in the sweep of " +
+                              source.file.string() + " (" + std::to_string(plan.trials) + " trials)");
+    return build_trial(plan, source, overrides, registry, index);
 }
 
 }  // namespace distill::experiment

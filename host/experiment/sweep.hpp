@@ -38,8 +38,18 @@ struct Sweep {
 // every trial shares (a fault of the file, not of a grid point).
 Sweep expand_sweep(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                    const host::PluginRegistry& registry);
-// The same from a recorded text (see ExperimentSource).
+// A grid larger than this is refused unless the user raises the limit.
+constexpr int64_t kDefaultMaxTrials = 10000;
+
+// The same from a recorded text (see ExperimentSource). The grid is counted
+// before anything is built: more than `max_trials` trials is an
+// ExperimentError naming the count.
 Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string>& overrides,
-                   const host::PluginRegistry& registry);
+                   const host::PluginRegistry& registry, int64_t max_trials);
+
+// Only trial `index` of the grid (what one trial's process needs): nothing
+// else is built. ExperimentError when the index is outside the grid.
+Trial sweep_trial(const ExperimentSource& source, const std::vector<std::string>& overrides,
+                  const host::PluginRegistry& registry, int64_t index);
 
 }  // namespace distill::experiment

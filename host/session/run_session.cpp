@@ -92,12 +92,8 @@ experiment::Experiment build(const Recipe& recipe, const host::PluginRegistry& r
                              std::vector<std::pair<std::string, std::string>>& swept) {
     try {
         if (!recipe.trial_index) return experiment::load_experiment(recipe.source, recipe.overrides, registry);
-        experiment::Sweep sweep = experiment::expand_sweep(recipe.source, recipe.overrides, registry);
-        const int64_t index = *recipe.trial_index;
-        if (index < 0 || index >= static_cast<int64_t>(sweep.trials.size()))
-            throw BadInput("trial " + std::to_string(index) + " does not exist in the sweep of " +
-                           recipe.source.file.string() + " (" + std::to_string(sweep.trials.size()) + " trials)");
-        experiment::Trial& trial = sweep.trials[static_cast<size_t>(index)];
+        experiment::Trial trial =
+            experiment::sweep_trial(recipe.source, recipe.overrides, registry, *recipe.trial_index);
         if (!trial.error.empty()) throw BadInput(trial.error);
         swept = trial.params;
         return std::move(trial.experiment);

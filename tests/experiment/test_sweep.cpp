@@ -28,6 +28,27 @@ protected:
 
 const std::string kData = "[data]\ndir = \"corpus\"\n";
 
+// Issue 19: a grid of 10^9 trials hung while being expanded in full.
+TEST_F(SweepTest, AGridAboveTheLimitIsRefusedBeforeAnythingIsExpanded) {
+    std::string values = "[";
+    for (int i = 1; i <= 1000; ++i) values += (i > 1 ? ", " : "") + std::to_string(i) + "e-6";
+    values += "]";
+    const auto file = write("huge.toml", kData + "[sweep]\n\"train.lr\" = " + values + "\n\"train.eps\" = " + values +
+                                             "\n\"train.eta_min\" = " + values + "\n");
+    try {
+        experiment::expand_sweep(experiment::read_experiment_source(file), {}, registry, 10000);
+        FAIL() << "expected ExperimentError";
+    } catch (const ExperimentError& e) {
+        EXPECT_NE(std::string(e.what()).find("1000000000 trials, more than the limit of 10000"), std::string::npos)
+            << e.what();
+    }
+    // One trial of it is still reachable without building the others.
+    const experiment::Trial t = experiment::sweep_trial(experiment::read_experiment_source(file), {}, registry, 999999999);
+    EXPECT_EQ(t.params.back(), (std::pair<std::string, std::string>{"train.eta_min", "0.001"}));
+    EXPECT_THROW(experiment::sweep_trial(experiment::read_experiment_source(file), {}, registry, 1000000000),
+                 ExperimentError);
+}
+
 TEST_F(SweepTest, ThreeByTwoGridFirstKeySlowest) {
     // train.lr is written first, so it varies slowest even though TOML++
     // would sort "loss..." before "train...".

@@ -41,6 +41,23 @@ TEST_F(SweepTest, UnknownSweptKeyExits2NamingItBeforeAnythingRuns) {
     EXPECT_FALSE(fs::exists(dir() / "runs.runs"));
 }
 
+// Issue 19: `--dry-run` of a 10^9-trial grid printed nothing in 20 s while
+// memory grew. Counted first, it is refused at once, naming the count.
+TEST_F(SweepTest, AHugeGridIsRefusedNamingTheCount) {
+    std::string values = "[";
+    for (int i = 1; i <= 1000; ++i) values += (i > 1 ? ", " : "") + std::to_string(i) + "e-6";
+    values += "]";
+    write("exp.toml", experiment_toml("huge", "\"train.lr\" = " + values + "\n\"train.eps\" = " + values +
+                                                  "\n\"train.eta_min\" = " + values + "\n"));
+    for (const char* args : {"sweep exp.toml --dry-run", "sweep exp.toml --max-trials 500"}) {
+        const auto [code, out] = distill(args);
+        EXPECT_EQ(code, 2) << args << ": " << out;
+        EXPECT_NE(out.find("1000000000 trials"), std::string::npos) << args << ": " << out;
+        EXPECT_NE(out.find("--max-trials"), std::string::npos) << args << ": " << out;
+    }
+    EXPECT_FALSE(fs::exists(db_path()));
+}
+
 TEST_F(SweepTest, AnErrorEveryTrialSharesExits2BeforeAnythingRuns) {
     // A missing corpus folder is the file's fault, not a grid point's: it is
     // reported once, like `distill run` would, and no trial is recorded.
