@@ -232,3 +232,27 @@ TEST(TransientFailure, UnreadableFileWarningSaysWhy) {
 
 }  // namespace
 }  // namespace distill::data
+
+namespace distill::data {
+namespace {
+using namespace testing;
+
+// The data layer enforces the same bounds when driven directly (not only
+// through the experiment file): a typo is a DataError, not std::bad_alloc.
+TEST(PipelineLimitsTest, HugeChunkIsRefusedBeforeAnyAllocation) {
+    TempDir tmp;
+    write_audio(tmp.path() / "audio" / "a.wav", sine(440, 1.0, 48000), 48000);
+    PipelineConfig cfg;
+    cfg.chunk_seconds = 1e6;
+    try {
+        load_dataset(tmp.path() / "audio", cfg, {}, tmp.path() / "cache", {});
+        FAIL() << "accepted a chunk of 1e6 seconds";
+    } catch (const DataError& e) {
+        EXPECT_NE(std::string(e.what()).find("[data] chunk_seconds: a chunk of 48000000000 samples is above the limit"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace distill::data
