@@ -106,6 +106,14 @@ void add_params(Resolved& out, const std::string& prefix, const host::ParamValue
     for (const auto& [name, value] : params) out.emplace_back(prefix + "." + name, format_param(value));
 }
 
+// An upper bound checked on its own, so the lower bound keeps its message.
+int64_t at_most(const TableReader& r, const std::string& key, int64_t value, int64_t limit) {
+    if (value > limit)
+        r.fail(key, r.path(key) + " must be <= " + std::to_string(limit) + ", got " + std::to_string(value) +
+                        " (a size that multiplies into memory; docs/experiments.md, size limits)");
+    return value;
+}
+
 // Fixed-point text for messages: "48000000000", "174.8".
 std::string rounded(double v, int decimals) {
     std::ostringstream s;
@@ -154,7 +162,7 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
                                     " samples per chunk; the limit is " + std::to_string(Limits::kMaxChunkSamples) + " (" +
                                     rounded(static_cast<double>(Limits::kMaxChunkSamples) / p.sample_rate, 1) +
                                     " s at this rate): a chunk is one training item");
-    p.n_fft = r.integer("n_fft", p.n_fft, 4, Limits::kMaxFft);
+    p.n_fft = at_most(r, "n_fft", r.integer("n_fft", p.n_fft, 4), Limits::kMaxFft);
     p.win_length = r.integer("win_length", p.n_fft, 1, p.n_fft);  // REFERENCE: win = n_fft
     p.hop_length = r.integer("hop_length", p.hop_length, 1, p.win_length);
     p.n_mels = r.integer("n_mels", p.n_mels, 1, std::min(p.n_fft / 2 + 1, Limits::kMaxMels));
@@ -264,7 +272,7 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
                        "divergence_window", "stop_on_divergence", "max_non_finite_steps", "log_every"});
     TrainSpec& t = e.train;
     t.epochs = r.integer("epochs", t.epochs, 1);
-    t.batch_size = r.integer("batch_size", t.batch_size, 1, kMaxBatchSize);
+    t.batch_size = at_most(r, "batch_size", r.integer("batch_size", t.batch_size, 1), kMaxBatchSize);
     const data::PipelineConfig& p = e.data.pipeline;
     const int64_t batch_bytes = t.batch_size * 2 * p.n_mels * p.frames() * 4;
     if (batch_bytes > kMaxBatchBytes)
@@ -367,7 +375,7 @@ Experiment build_experiment(const Document& doc, const host::PluginRegistry& reg
     e.device = top.string("device", e.device);
     if (!valid_device(e.device))
         top.fail("device", "device must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got " + format_string(e.device));
-    e.threads = top.integer("threads", e.threads, 0, kMaxThreads);
+    e.threads = at_most(top, "threads", top.integer("threads", e.threads, 0), kMaxThreads);
     read_sweep(doc);
 
     read_data(doc, top, e, out);
