@@ -4,7 +4,10 @@
 #include "store/run_store.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <iostream>
+#include <memory>
 
 namespace distill::cli {
 namespace {
@@ -54,58 +57,123 @@ std::string cell_text(const store::QueryCell& cell) {
     return cell.type == store::QueryCell::Type::kNull ? "NULL" : cell.text;
 }
 
-void print_table(const store::QueryResult& r) {
-    std::vector<size_t> width(r.columns.size());
-    for (size_t i = 0; i < r.columns.size(); ++i) width[i] = r.columns[i].size();
-    for (const auto& row : r.rows)
-        for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], cell_text(row[i]).size());
-    auto line = [&](const std::vector<std::string>& cells) {
+// Exit status when --timeout stops the query (as timeout(1) does): the rows
+// printed so far stand, but the result is incomplete.
+constexpr int kExitQueryTimeout = 124;
+
+// The table format sizes its columns from the first rows, so it holds back
+// at most this many; later rows are printed as they come, in those widths
+// (a wider cell overflows its column rather than being cut).
+constexpr size_t kTablePageRows = 100;
+
+// Prints a result as rows arrive; the three formats share this shape.
+class Printer {
+public:
+    virtual ~Printer() = default;
+    virtual void columns(const std::vector<std::string>& names) = 0;
+    virtual void row(const std::vector<store::QueryCell>& cells) = 0;
+    // After the last row, or when the query was stopped.
+    virtual void finish(int64_t rows) = 0;
+};
+
+class CsvPrinter : public Printer {
+public:
+    void columns(const std::vector<std::string>& names) override {
+        for (size_t i = 0; i < names.size(); ++i) std::cout << (i ? "," : "") << csv_field(names[i]);
+        std::cout << "\n";
+    }
+    void row(const std::vector<store::QueryCell>& cells) override {
+        for (size_t i = 0; i < cells.size(); ++i)
+            std::cout << (i ? "," : "") << (cells[i].type == store::QueryCell::Type::kNull ? "" : csv_field(cells[i].text));
+        std::cout << "\n";
+    }
+    void finish(int64_t) override { std::cout.flush(); }
+};
+
+class JsonPrinter : public Printer {
+public:
+    void columns(const std::vector<std::string>& names) override {
+        names_ = names;
+        std::cout << "[";
+    }
+    void row(const std::vector<store::QueryCell>& cells) override {
+        std::cout << (rows_++ ? ",\n " : "\n ") << "{";
+        for (size_t i = 0; i < names_.size(); ++i)
+            std::cout << (i ? ", " : "") << json_string(names_[i]) << ": " << json_value(cells[i]);
+        std::cout << "}";
+    }
+    // A stopped query still leaves a well-formed array.
+    void finish(int64_t) override { std::cout << (rows_ ? "\n]\n" : "]\n") << std::flush; }
+
+private:
+    std::vector<std::string> names_;
+    int64_t rows_ = 0;
+};
+
+class TablePrinter : public Printer {
+public:
+    void columns(const std::vector<std::string>& names) override {
+        names_ = names;
+        width_.assign(names.size(), 0);
+        for (size_t i = 0; i < names.size(); ++i) width_[i] = names[i].size();
+    }
+    void row(const std::vector<store::QueryCell>& cells) override {
+        std::vector<std::string> texts;
+        for (const auto& c : cells) texts.push_back(cell_text(c));
+        if (started_) {
+            line(texts);
+            return;
+        }
+        page_.push_back(std::move(texts));
+        if (page_.size() == kTablePageRows) start();
+    }
+    void finish(int64_t rows) override {
+        if (!started_) start();
+        std::cout << "(" << rows << (rows == 1 ? " row)\n" : " rows)\n") << std::flush;
+    }
+
+private:
+    void start() {
+        for (const auto& r : page_)
+            for (size_t i = 0; i < r.size(); ++i) width_[i] = std::max(width_[i], r[i].size());
+        line(names_);
+        std::vector<std::string> rule;
+        for (size_t w : width_) rule.emplace_back(w, '-');
+        line(rule);
+        for (const auto& r : page_) line(r);
+        page_.clear();
+        page_.shrink_to_fit();
+        started_ = true;
+    }
+    void line(const std::vector<std::string>& cells) const {
         std::string out;
         for (size_t i = 0; i < cells.size(); ++i) {
             out += cells[i];
-            if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+            if (i + 1 < cells.size()) out += std::string(width_[i] - std::min(width_[i], cells[i].size()) + 2, ' ');
         }
         std::cout << out << "\n";
-    };
-    line(r.columns);
-    std::vector<std::string> rule;
-    for (size_t w : width) rule.emplace_back(w, '-');
-    line(rule);
-    for (const auto& row : r.rows) {
-        std::vector<std::string> cells;
-        for (const auto& c : row) cells.push_back(cell_text(c));
-        line(cells);
     }
-    std::cout << "(" << r.rows.size() << (r.rows.size() == 1 ? " row)\n" : " rows)\n");
-}
+    std::vector<std::string> names_;
+    std::vector<size_t> width_;
+    std::vector<std::vector<std::string>> page_;
+    bool started_ = false;
+};
 
-void print_csv(const store::QueryResult& r) {
-    for (size_t i = 0; i < r.columns.size(); ++i) std::cout << (i ? "," : "") << csv_field(r.columns[i]);
-    std::cout << "\n";
-    for (const auto& row : r.rows) {
-        for (size_t i = 0; i < row.size(); ++i)
-            std::cout << (i ? "," : "") << (row[i].type == store::QueryCell::Type::kNull ? "" : csv_field(row[i].text));
-        std::cout << "\n";
-    }
-}
-
-void print_json(const store::QueryResult& r) {
-    std::cout << "[";
-    for (size_t j = 0; j < r.rows.size(); ++j) {
-        std::cout << (j ? ",\n " : "\n ") << "{";
-        for (size_t i = 0; i < r.columns.size(); ++i)
-            std::cout << (i ? ", " : "") << json_string(r.columns[i]) << ": " << json_value(r.rows[j][i]);
-        std::cout << "}";
-    }
-    std::cout << (r.rows.empty() ? "]\n" : "\n]\n");
+std::unique_ptr<Printer> make_printer(const std::string& format) {
+    if (format == "csv") return std::make_unique<CsvPrinter>();
+    if (format == "json") return std::make_unique<JsonPrinter>();
+    return std::make_unique<TablePrinter>();
 }
 
 }  // namespace
 
 int cmd_query(const Args& args) {
-    po::options_description options("distill query \"SQL\" [--format table|csv|json] [--db PATH]");
+    po::options_description options(
+        "distill query \"SQL\" [--format table|csv|json] [--timeout SECONDS] [--db PATH]");
     options.add_options()("help,h", "show this help")("sql", po::value<std::string>(), "one read-only SQL statement")(
-        "format", po::value<std::string>()->default_value("table"), "table, csv or json");
+        "format", po::value<std::string>()->default_value("table"), "table, csv or json")(
+        "timeout", po::value<double>(),
+        "stop the query after SECONDS (default: no limit); rows printed so far stand, exit status 124");
     add_db_option(options);
     po::positional_options_description positional;
     positional.add("sql", 1);
@@ -118,22 +186,31 @@ int cmd_query(const Args& args) {
     const std::string format = vm["format"].as<std::string>();
     if (format != "table" && format != "csv" && format != "json")
         throw UsageError("query: unknown --format '" + format + "' (table, csv, json)");
-    store::QueryResult result;
+    store::QueryOptions query_options;
+    if (vm.count("timeout")) {
+        const double seconds = vm["timeout"].as<double>();
+        if (!(seconds > 0) || !std::isfinite(seconds))
+            throw UsageError("query: --timeout must be a number of seconds > 0, got " + std::to_string(seconds));
+        query_options.timeout = std::chrono::duration<double>(seconds);
+    }
+    const auto printer = make_printer(format);
+    int64_t rows = 0;
     try {
         store::RunStore db(vm["db"].as<std::string>(), store::OpenMode::kReadOnly);
-        result = store::run_query(db.db(), vm["sql"].as<std::string>());
+        rows = store::stream_query(
+            db.db(), vm["sql"].as<std::string>(), query_options,
+            [&](const std::vector<std::string>& names) { printer->columns(names); },
+            [&](const std::vector<store::QueryCell>& row) { printer->row(row); });
+    } catch (const store::QueryTimeout& e) {
+        printer->finish(e.rows);
+        std::cerr << "distill: query: " << e.what() << "; the output above is incomplete\n";
+        return kExitQueryTimeout;
     } catch (const store::QueryError& e) {
         throw UsageError(std::string("query: ") + e.what());
     } catch (const store::StoreError& e) {
         throw UsageError(e.what());
     }
-    if (format == "csv") {
-        print_csv(result);
-    } else if (format == "json") {
-        print_json(result);
-    } else {
-        print_table(result);
-    }
+    printer->finish(rows);
     return kExitOk;
 }
 

@@ -1,10 +1,12 @@
 // distill: run TOML-described audio VAE experiments with pluggable models and
 // losses, and keep every metric in SQLite.
 #include "cli/commands.hpp"
+#include "data/errors.hpp"
 
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <new>
 #include <string>
 
 namespace {
@@ -63,7 +65,19 @@ int main(int argc, char** argv) {
         } catch (const distill::host::PluginNotFound& e) {
             std::cerr << "distill: " << e.what() << "\n";
             return kExitBadInput;
+        } catch (const std::bad_alloc& e) {
+            // data::OutOfMemory already says what it was allocating.
+            const std::string what = e.what();
+            if (what.rfind("out of memory while ", 0) == 0) std::cerr << "distill: " << what << "\n";
+            else std::cerr << "distill: out of memory while running `distill " << first << "` (" << what << ")\n";
+            return kExitRunFailed;
         } catch (const std::exception& e) {
+            if (distill::data::is_allocation_failure(e)) {  // LibTorch's allocator throws c10::Error
+                const std::string what = e.what();
+                std::cerr << "distill: out of memory while running `distill " << first
+                          << "`: " << what.substr(0, what.find('\n')) << "\n";
+                return kExitRunFailed;
+            }
             std::cerr << "distill: error: " << e.what() << "\n";
             return kExitRunFailed;
         }

@@ -1,6 +1,7 @@
 #include "data/dataset.hpp"
 
 #include "data/audio_io.hpp"
+#include "data/chunker.hpp"
 #include "data/feature_cache.hpp"
 #include "data/features.hpp"
 
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <random>
@@ -76,63 +78,138 @@ int64_t val_count(int64_t n, double fraction) {
                                1, n - 1);
 }
 
-// Features of one file: from cache, or decoded, computed and cached.
-CacheEntry features_for(const fs::path& file, const PipelineConfig& cfg, const fs::path& cache_dir,
-                        const LoadOptions& opts, LoadCounts& counts, Reporter& rep) {
+// extract_features' temporaries per chunk (complex spectrum, power, phase,
+// phase difference and its wrapping) come to about 40 bytes per STFT bin and
+// frame; this many bytes of them at a time keeps the working set bounded
+// whatever the file's length.
+constexpr int64_t kFeatureWorkingSetBytes = int64_t{64} << 20;
+
+int64_t chunks_per_feature_batch(const PipelineConfig& cfg, int64_t requested) {
+    const int64_t per_chunk = (cfg.n_fft / 2 + 1) * cfg.frames() * 40 + cfg.chunk_samples() * 8;
+    return std::clamp<int64_t>(kFeatureWorkingSetBytes / std::max<int64_t>(1, per_chunk), 1,
+                               std::max<int64_t>(1, requested));
+}
+
+std::string megabytes(int64_t bytes) {
+    std::ostringstream s;
+    s.precision(1);
+    s << std::fixed << static_cast<double>(bytes) / (1 << 20) << " MB";
+    return s.str();
+}
+
+// Decodes `file` block by block, featurises each batch of chunks as it
+// fills and streams the features into a new cache entry. A content failure
+// is cached (the bytes will not get better); a failure to read the file at
+// all is not (permissions and mounts change without the file changing).
+CacheMeta build_entry(const fs::path& file, const PipelineConfig& cfg, const fs::path& entry_file,
+                      const std::string& key, const LoadOptions& opts, LoadCounts& counts) {
+    ++counts.decoded_files;
+    CacheWriter writer(entry_file, key, cfg.n_mels, cfg.frames());
+    const int64_t len = cfg.chunk_samples();
+    ChunkBatcher batcher(len, chunks_per_feature_batch(cfg, opts.feature_batch),
+                         [&](const float* rows, int64_t n) {
+                             const at::Tensor chunks = at::from_blob(const_cast<float*>(rows), {n, len}, at::kFloat);
+                             const at::Tensor features = extract_features(chunks, cfg);
+                             writer.append(features.data_ptr<float>(), n);
+                             counts.feature_chunks += n;
+                         });
+    const DecodeReport report =
+        stream_mono(file, cfg.sample_rate, [&batcher](const float* s, size_t n) { batcher.push(s, n); });
+    CacheMeta meta;
+    meta.n_mels = cfg.n_mels;
+    meta.frames = cfg.frames();
+    if (report.ok()) {
+        batcher.finish();
+        meta.usable = true;
+        meta.n_chunks = batcher.chunks_emitted();
+        meta.message = report.warning;
+        writer.commit(true, report.warning);
+    } else {
+        meta.message = report.error;
+        if (report.status == DecodeStatus::kBadContent) writer.commit(false, report.error);
+    }
+    return meta;
+}
+
+// A usable file's cache entry, opened and checked, ready to be read into
+// the dataset once the split is known.
+struct ReadyFile {
+    fs::path source;
+    CacheReader entry;
+};
+
+// Brings the cache entry of `file` up to date (reading it when valid,
+// building it otherwise). Returns true with `ready.entry` opened when the
+// file is usable; false (warning given) when it is skipped.
+bool prepare_file(const fs::path& file, const PipelineConfig& cfg, const fs::path& cache_dir,
+                  const LoadOptions& opts, LoadCounts& counts, Reporter& rep, ReadyFile& ready) {
     const std::string key = cache_key(file, cfg);
     const fs::path entry_file = cache_entry_path(cache_dir, key);
-    CacheEntry e;
     std::string why;
-    switch (read_cache_entry(entry_file, key, e, why)) {
-        case CacheRead::Hit:
-            if (!e.usable || (e.n_mels == cfg.n_mels && e.frames == cfg.frames())) {
+    switch (ready.entry.open(entry_file, key, why)) {
+        case CacheRead::Hit: {
+            const CacheMeta& m = ready.entry.meta();
+            if (!m.usable || (m.n_mels == cfg.n_mels && m.frames == cfg.frames())) {
                 ++counts.cache_hits;
-                return e;
+                ready.source = file;
+                if (!m.usable) {
+                    rep.line("warning: skipping " + file.string() + ": " + m.message);
+                    return false;
+                }
+                if (!m.message.empty()) rep.line("warning: " + m.message);
+                return true;
             }
             why = "feature shape does not match the settings";
             [[fallthrough]];
+        }
         case CacheRead::Corrupt:
             ++counts.corrupt_entries;
-            rep.line("warning: cache file " + entry_file.string() + " for " + file.string() +
-                     " is corrupt (" + why + "); rebuilding it");
+            rep.line("warning: cache file " + entry_file.string() + " for " + file.string() + " is corrupt (" + why +
+                     "); rebuilding it");
             break;
         case CacheRead::Miss:
             break;
     }
-
-    e = CacheEntry{};
-    MonoAudio audio;
-    std::string error;
-    ++counts.decoded_files;
-    if (decode_mono(file, cfg.sample_rate, audio, error)) {
-        std::vector<float> chunks;
-        const int64_t n = make_chunks(audio.samples, cfg, chunks);
-        const int64_t len = cfg.chunk_samples();
-        const at::Tensor all = at::from_blob(chunks.data(), {n, len}, at::kFloat);
-        e.usable = true;
-        e.n_chunks = n;
-        e.n_mels = cfg.n_mels;
-        e.frames = cfg.frames();
-        e.data.resize(static_cast<size_t>(n * 2 * e.n_mels * e.frames));
-        const int64_t per_chunk = 2 * e.n_mels * e.frames;
-        const int64_t batch = std::max<int64_t>(1, opts.feature_batch);
-        for (int64_t s = 0; s < n; s += batch) {
-            const int64_t b = std::min(batch, n - s);
-            const at::Tensor f = extract_features(all.narrow(0, s, b), cfg);
-            std::copy(f.data_ptr<float>(), f.data_ptr<float>() + b * per_chunk,
-                      e.data.begin() + s * per_chunk);
-            counts.feature_chunks += b;
-        }
-    } else {
-        e.error = error;
+    CacheMeta built;
+    try {
+        built = build_entry(file, cfg, entry_file, key, opts, counts);
+    } catch (const std::exception& e) {
+        if (!is_allocation_failure(e)) throw;
+        throw OutOfMemory("out of memory while featurising " + file.string() + " (chunks of " +
+                          std::to_string(cfg.chunk_samples()) + " samples, items of [2, " +
+                          std::to_string(cfg.n_mels) + ", " + std::to_string(cfg.frames()) + "])");
     }
-    write_cache_entry(entry_file, key, e);
-    return e;
+    if (!built.usable) {
+        rep.line("warning: skipping " + file.string() + ": " + built.message);
+        return false;
+    }
+    if (!built.message.empty()) rep.line("warning: " + built.message);
+    if (ready.entry.open(entry_file, key, why) != CacheRead::Hit)
+        throw DataError("cache file " + entry_file.string() + " for " + file.string() +
+                        " cannot be read back right after writing it" + (why.empty() ? "" : ": " + why));
+    ready.source = file;
+    return true;
 }
 
-at::Tensor stack_items(const std::vector<at::Tensor>& parts, const PipelineConfig& cfg) {
-    if (parts.empty()) return at::empty({0, 2, cfg.n_mels, cfg.frames()}, at::kFloat);
-    return at::cat(parts, 0);
+at::Tensor allocate_items(int64_t n, const PipelineConfig& cfg, const char* side) {
+    try {
+        return at::empty({n, 2, cfg.n_mels, cfg.frames()}, at::kFloat);
+    } catch (const std::exception& e) {
+        if (!is_allocation_failure(e)) throw;
+        throw OutOfMemory(std::string("out of memory while allocating the ") + side + " features: " +
+                          std::to_string(n) + " items of [2, " + std::to_string(cfg.n_mels) + ", " +
+                          std::to_string(cfg.frames()) + "] floats (" +
+                          megabytes(n * 2 * cfg.n_mels * cfg.frames() * 4) + ")");
+    }
+}
+
+void normalise_in_place(at::Tensor& x, const NormStats& s) {
+    const int64_t ch_dim = x.dim() == 4 ? 1 : 0;
+    for (int c = 0; c < 2; ++c) {
+        if (s.mean[c] == 0.0 && s.std[c] == 1.0) continue;
+        at::Tensor ch = x.select(ch_dim, c);
+        ch.sub_(s.mean[c]).div_(s.std[c]);
+    }
 }
 
 }  // namespace
@@ -140,30 +217,38 @@ at::Tensor stack_items(const std::vector<at::Tensor>& parts, const PipelineConfi
 NormStats compute_norm_stats(const at::Tensor& raw, const std::string& mode) {
     TORCH_CHECK(raw.dim() == 4 && raw.size(1) == 2, "compute_norm_stats: need [N, 2, M, T], got ",
                 raw.sizes());
+    if (mode != "scale" && mode != "zscore")
+        throw DataError("[data] normalize: must be \"scale\" or \"zscore\", got \"" + mode + "\"");
     NormStats s;
     s.mode = mode;
     auto safe = [](double v) { return (std::isfinite(v) && v >= 1e-8) ? v : 1.0; };
-    const at::Tensor x = raw.to(at::kDouble);
-    if (mode == "scale") {
-        s.std[0] = safe(x.select(1, 0).std().item<double>());
-    } else if (mode == "zscore") {
-        for (int c = 0; c < 2; ++c) {
-            s.mean[c] = x.select(1, c).mean().item<double>();
-            s.std[c] = safe(x.select(1, c).std().item<double>());
+    // Two passes (mean, then squared deviations) in float64 over blocks of
+    // items: a float64 copy of the whole set would double the memory.
+    const int64_t n_items = raw.size(0);
+    const int64_t per_item = raw.numel() / std::max<int64_t>(1, n_items) / 2;
+    const int64_t block = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, per_item));
+    auto blocks_sum = [&](int c, const std::function<at::Tensor(const at::Tensor&)>& term) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n_items; i += block) {
+            const at::Tensor x = raw.narrow(0, i, std::min(block, n_items - i)).select(1, c).to(at::kDouble);
+            sum += term(x).sum().item<double>();
         }
-    } else {
-        throw DataError("[data] normalize: must be \"scale\" or \"zscore\", got \"" + mode + "\"");
+        return sum;
+    };
+    const double n = static_cast<double>(n_items * per_item);
+    for (int c = 0; c < 2; ++c) {
+        if (mode == "scale" && c == 1) break;  // scale leaves channel 1 as it is
+        const double mean = blocks_sum(c, [](const at::Tensor& x) { return x; }) / n;
+        const double ss = blocks_sum(c, [mean](const at::Tensor& x) { return (x - mean).square_(); });
+        if (mode == "zscore") s.mean[c] = mean;
+        s.std[c] = safe(std::sqrt(ss / (n - 1)));
     }
     return s;
 }
 
 at::Tensor apply_norm(const at::Tensor& x, const NormStats& s) {
-    const int64_t ch_dim = x.dim() == 4 ? 1 : 0;
     at::Tensor out = x.clone();
-    for (int c = 0; c < 2; ++c) {
-        at::Tensor ch = out.select(ch_dim, c);
-        ch.sub_(s.mean[c]).div_(s.std[c]);
-    }
+    normalise_in_place(out, s);
     return out;
 }
 
@@ -197,16 +282,19 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
 
     Reporter rep(opts);
     Dataset ds;
-    std::vector<at::Tensor> per_file;  // raw features of each usable file
+    // Pass 1: every file's cache entry brought up to date and checked; only
+    // the chunk counts are kept, so the split can be decided and the final
+    // tensors allocated once.
+    std::vector<ReadyFile> ready;
+    std::vector<int64_t> chunks_of;
     for (size_t i = 0; i < found.size(); ++i) {
-        CacheEntry e = features_for(found[i], cfg, cache_dir, opts, ds.counts, rep);
-        if (e.usable) {
+        ReadyFile r;
+        if (prepare_file(found[i], cfg, cache_dir, opts, ds.counts, rep, r)) {
             ds.files.push_back(found[i].string());
-            per_file.push_back(
-                at::from_blob(e.data.data(), {e.n_chunks, 2, e.n_mels, e.frames}, at::kFloat).clone());
+            chunks_of.push_back(r.entry.meta().n_chunks);
+            ready.push_back(std::move(r));
         } else {
             ++ds.skipped_files;
-            rep.line("warning: skipping " + found[i].string() + ": " + e.error);
         }
         // A fully cached corpus loads in a blink: report progress only once
         // real preprocessing has happened.
@@ -220,10 +308,11 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
                         std::to_string(found.size()) + " audio files were skipped");
 
     const auto n_files = static_cast<int64_t>(ds.files.size());
-    int64_t n_chunks = 0;
-    for (const auto& t : per_file) n_chunks += t.size(0);
+    const int64_t n_chunks = std::accumulate(chunks_of.begin(), chunks_of.end(), int64_t{0});
 
-    std::vector<at::Tensor> train_parts, val_parts;
+    // Where each chunk goes: (validation?, row on its side), by global chunk
+    // index (files in order, chunks in order).
+    std::vector<bool> chunk_is_val(static_cast<size_t>(n_chunks), false);
     if (split.split == "file") {
         if (n_files < 2)
             throw DataError("split = \"file\" needs at least 2 usable audio files, " + dir.string() +
@@ -232,11 +321,9 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
         const auto perm = seeded_permutation(n_files, split.seed);
         std::vector<bool> is_val(static_cast<size_t>(n_files), false);
         for (int64_t i = 0; i < val_count(n_files, split.val_fraction); ++i) is_val[perm[i]] = true;
+        int64_t g = 0;
         for (int64_t f = 0; f < n_files; ++f) {
-            auto& parts = is_val[f] ? val_parts : train_parts;
-            auto& owner = is_val[f] ? ds.val_file_of : ds.train_file_of;
-            parts.push_back(per_file[f]);
-            owner.insert(owner.end(), per_file[f].size(0), f);
+            for (int64_t c = 0; c < chunks_of[f]; ++c) chunk_is_val[g++] = is_val[f];
             ++(is_val[f] ? ds.val_files : ds.train_files);
         }
     } else {
@@ -244,28 +331,40 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
             throw DataError("split = \"chunk\" needs at least 2 chunks, " + dir.string() + " has " +
                             std::to_string(n_chunks) + " (from " + std::to_string(n_files) +
                             " files)");
-        std::vector<std::pair<int64_t, int64_t>> items;  // (file, chunk)
-        for (int64_t f = 0; f < n_files; ++f)
-            for (int64_t c = 0; c < per_file[f].size(0); ++c) items.emplace_back(f, c);
         const auto perm = seeded_permutation(n_chunks, split.seed);
-        std::vector<bool> is_val(static_cast<size_t>(n_chunks), false);
-        for (int64_t i = 0; i < val_count(n_chunks, split.val_fraction); ++i) is_val[perm[i]] = true;
+        for (int64_t i = 0; i < val_count(n_chunks, split.val_fraction); ++i) chunk_is_val[perm[i]] = true;
         std::vector<bool> file_train(n_files, false), file_val(n_files, false);
-        for (int64_t i = 0; i < n_chunks; ++i) {
-            const auto [f, c] = items[i];
-            (is_val[i] ? val_parts : train_parts).push_back(per_file[f].narrow(0, c, 1));
-            (is_val[i] ? ds.val_file_of : ds.train_file_of).push_back(f);
-            (is_val[i] ? file_val : file_train)[f] = true;
-        }
+        int64_t g = 0;
+        for (int64_t f = 0; f < n_files; ++f)
+            for (int64_t c = 0; c < chunks_of[f]; ++c) (chunk_is_val[g++] ? file_val : file_train)[f] = true;
         ds.train_files = std::count(file_train.begin(), file_train.end(), true);
         ds.val_files = std::count(file_val.begin(), file_val.end(), true);
     }
+    const auto n_val = static_cast<int64_t>(std::count(chunk_is_val.begin(), chunk_is_val.end(), true));
 
-    const at::Tensor train_raw = stack_items(train_parts, cfg);
-    const at::Tensor val_raw = stack_items(val_parts, cfg);
+    // Pass 2: each entry read straight into its rows of the final tensors.
+    at::Tensor train_raw = allocate_items(n_chunks - n_val, cfg, "training");
+    at::Tensor val_raw = allocate_items(n_val, cfg, "validation");
+    const int64_t per_item = 2 * cfg.n_mels * cfg.frames();
+    int64_t g = 0;
+    for (int64_t f = 0; f < n_files; ++f) {
+        const int64_t first = g;
+        ready[f].entry.read_into([&](int64_t c) {
+            const bool val = chunk_is_val[first + c];
+            auto& owner = val ? ds.val_file_of : ds.train_file_of;
+            float* base = (val ? val_raw : train_raw).data_ptr<float>();
+            float* row = base + static_cast<int64_t>(owner.size()) * per_item;
+            owner.push_back(f);
+            return row;
+        });
+        g += chunks_of[f];
+    }
+
     ds.stats = compute_norm_stats(train_raw, cfg.normalize);
-    ds.train = apply_norm(train_raw, ds.stats);
-    ds.val = apply_norm(val_raw, ds.stats);
+    normalise_in_place(train_raw, ds.stats);
+    normalise_in_place(val_raw, ds.stats);
+    ds.train = std::move(train_raw);
+    ds.val = std::move(val_raw);
 
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -32,7 +32,8 @@ struct LoadOptions {
     // when stderr is a terminal.
     std::function<void(const std::string&)> log;
     bool progress = true;
-    // Chunks per extract_features call: bounds memory on long files.
+    // Chunks per extract_features call, at most: fewer when their STFT
+    // temporaries would exceed a fixed working set (dataset.cpp).
     int64_t feature_batch = 64;
 };
 

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+#include <vector>
 #include <sstream>
 #include <system_error>
 
@@ -19,7 +19,7 @@ namespace {
 
 constexpr char kMagic[8] = {'D', 'S', 'T', 'L', 'F', 'E', 'A', 'T'};
 // Bump when the file layout or the feature computation changes.
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 void put_u64(std::string& s, uint64_t v) { s.append(reinterpret_cast<const char*>(&v), 8); }
 void put_u32(std::string& s, uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); }
@@ -27,28 +27,6 @@ void put_str(std::string& s, const std::string& v) {
     put_u64(s, v.size());
     s += v;
 }
-
-// Bounds-checked reader over the file's bytes.
-struct Reader {
-    const std::string& b;
-    size_t pos = 0;
-    bool ok = true;
-    bool take(void* dst, size_t n) {
-        if (!ok || b.size() - pos < n) return ok = false;
-        std::memcpy(dst, b.data() + pos, n);
-        pos += n;
-        return true;
-    }
-    uint64_t u64() { uint64_t v = 0; take(&v, 8); return v; }
-    uint32_t u32() { uint32_t v = 0; take(&v, 4); return v; }
-    std::string str() {
-        const uint64_t n = u64();
-        if (!ok || n > b.size() - pos) { ok = false; return {}; }
-        std::string s = b.substr(pos, n);
-        pos += n;
-        return s;
-    }
-};
 
 std::string hex64(uint64_t v) {
     char buf[17];
@@ -85,86 +63,174 @@ fs::path cache_entry_path(const fs::path& cache_dir, const std::string& key) {
     return cache_dir / (hex64(fnv1a64(key.data(), key.size())) + ".feat");
 }
 
-CacheRead read_cache_entry(const fs::path& file, const std::string& key, CacheEntry& out,
-                           std::string& why) {
-    std::ifstream in(file, std::ios::binary);
+namespace {
+
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+// magic, version, usable, n_chunks, n_mels, frames, n_floats, key length.
+constexpr size_t kFixedHeader = sizeof kMagic + 4 + 4 + 8 * 4 + 8;
+
+uint64_t get_u64(const char* p) {
+    uint64_t v = 0;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
+}  // namespace
+
+CacheRead CacheReader::open(const fs::path& file, const std::string& key, std::string& why) {
+    file_ = file;
+    key_ = key;
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
     if (!in) return CacheRead::Miss;
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (bytes.size() < sizeof kMagic + 4 + 8 || std::memcmp(bytes.data(), kMagic, 8) != 0) {
+    const auto size = static_cast<uint64_t>(in.tellg());
+    in.seekg(0);
+    std::string fixed(kFixedHeader, '\0');
+    if (size < kFixedHeader + 16 || !in.read(fixed.data(), kFixedHeader) ||
+        std::memcmp(fixed.data(), kMagic, sizeof kMagic) != 0) {
         why = "bad magic or truncated header";
         return CacheRead::Corrupt;
     }
-    // The checksum covers every byte before it, so it is checked first: no
-    // field of a damaged file is trusted.
-    uint64_t stored_sum = 0;
-    std::memcpy(&stored_sum, bytes.data() + bytes.size() - 8, 8);
-    if (fnv1a64(bytes.data(), bytes.size() - 8) != stored_sum) {
-        why = "checksum mismatch (truncated or damaged)";
-        return CacheRead::Corrupt;
-    }
-    Reader r{bytes, sizeof kMagic};
-    const uint32_t version = r.u32();
+    uint32_t version = 0, usable = 0;
+    std::memcpy(&version, fixed.data() + 8, 4);
+    std::memcpy(&usable, fixed.data() + 12, 4);
     if (version != kVersion) {
         why = "format version " + std::to_string(version) + ", expected " + std::to_string(kVersion);
         return CacheRead::Corrupt;
     }
-    const uint32_t usable = r.u32();
-    const std::string stored_key = r.str();
-    if (r.ok && stored_key != key) return CacheRead::Miss;  // hash collision
-    CacheEntry e;
-    e.usable = usable != 0;
-    e.error = r.str();
-    e.n_chunks = static_cast<int64_t>(r.u64());
-    e.n_mels = static_cast<int64_t>(r.u64());
-    e.frames = static_cast<int64_t>(r.u64());
-    const uint64_t n_floats = r.u64();
-    const bool shape_ok = e.n_chunks >= 0 && e.n_mels >= 0 && e.frames >= 0 &&
-                          n_floats == static_cast<uint64_t>(e.n_chunks * 2 * e.n_mels * e.frames);
-    if (!r.ok || !shape_ok || bytes.size() - r.pos != n_floats * sizeof(float) + 8) {
+    const uint64_t n_chunks = get_u64(fixed.data() + 16), n_mels = get_u64(fixed.data() + 24),
+                   frames = get_u64(fixed.data() + 32), n_floats = get_u64(fixed.data() + 40),
+                   key_len = get_u64(fixed.data() + 48);
+    // Every size is checked against the file's length before it is used, so
+    // a damaged field can neither overflow nor allocate.
+    const uint64_t room = size - kFixedHeader - 16;
+    const uint64_t per_chunk = 2 * n_mels * frames;
+    const bool shape_ok = n_chunks == 0 ? n_floats == 0
+                                        : per_chunk > 0 && n_floats % per_chunk == 0 && n_floats / per_chunk == n_chunks;
+    const bool sizes_ok = key_len <= room && n_floats <= (room - key_len) / sizeof(float) &&
+                          n_mels < (uint64_t{1} << 20) && frames < (uint64_t{1} << 30) && shape_ok;
+    if (!sizes_ok) {
         why = "inconsistent size fields";
         return CacheRead::Corrupt;
     }
-    e.data.resize(n_floats);
-    r.take(e.data.data(), n_floats * sizeof(float));
-    out = std::move(e);
+    std::string stored_key(key_len, '\0');
+    in.read(stored_key.data(), static_cast<std::streamsize>(key_len));
+    header_size_ = kFixedHeader + key_len;
+    const uint64_t body_end = header_size_ + n_floats * sizeof(float);
+    char len_bytes[8];
+    in.seekg(static_cast<std::streamoff>(body_end));
+    if (!in || !in.read(len_bytes, 8) || get_u64(len_bytes) != size - body_end - 16) {
+        why = "inconsistent size fields";
+        return CacheRead::Corrupt;
+    }
+    header_ = fixed + stored_key;
+    meta_ = CacheMeta{};
+    meta_.usable = usable != 0;
+    meta_.n_chunks = static_cast<int64_t>(n_chunks);
+    meta_.n_mels = static_cast<int64_t>(n_mels);
+    meta_.frames = static_cast<int64_t>(frames);
+    // The checksum covers every byte, so it is checked before any field is
+    // trusted, and before the key: a damaged key is corruption, not a miss.
+    std::vector<float> scratch(static_cast<size_t>(meta_.floats_per_chunk()));
+    if (!read_body([&scratch](int64_t) { return scratch.data(); })) {
+        why = "checksum mismatch (truncated or damaged)";
+        return CacheRead::Corrupt;
+    }
+    if (stored_key != key) return CacheRead::Miss;  // hash collision
     return CacheRead::Hit;
 }
 
-void write_cache_entry(const fs::path& file, const std::string& key, const CacheEntry& e) {
-    std::string b(kMagic, sizeof kMagic);
-    put_u32(b, kVersion);
-    put_u32(b, e.usable ? 1 : 0);
-    put_str(b, key);
-    put_str(b, e.error);
-    put_u64(b, static_cast<uint64_t>(e.n_chunks));
-    put_u64(b, static_cast<uint64_t>(e.n_mels));
-    put_u64(b, static_cast<uint64_t>(e.frames));
-    put_u64(b, e.data.size());
-    b.append(reinterpret_cast<const char*>(e.data.data()), e.data.size() * sizeof(float));
-    put_u64(b, fnv1a64(b.data(), b.size()));
+bool CacheReader::read_body(const std::function<float*(int64_t)>& next) {
+    std::ifstream in(file_, std::ios::binary);
+    std::string header(header_.size(), '\0');
+    if (!in.read(header.data(), static_cast<std::streamsize>(header.size())) || header != header_) return false;
+    const auto chunk_bytes = static_cast<std::streamsize>(meta_.floats_per_chunk() * sizeof(float));
+    uint64_t sum = kFnvOffset;
+    for (int64_t c = 0; c < meta_.n_chunks; ++c) {
+        float* dst = next(c);
+        if (!in.read(reinterpret_cast<char*>(dst), chunk_bytes)) return false;
+        sum = fnv1a64(dst, static_cast<size_t>(chunk_bytes), sum);
+    }
+    char len_bytes[8];
+    if (!in.read(len_bytes, 8)) return false;
+    std::string message(get_u64(len_bytes), '\0');
+    char stored[8];
+    if (!in.read(message.data(), static_cast<std::streamsize>(message.size())) || !in.read(stored, 8)) return false;
+    sum = fnv1a64(len_bytes, 8, sum);
+    sum = fnv1a64(message.data(), message.size(), sum);
+    sum = fnv1a64(header.data(), header.size(), sum);
+    if (sum != get_u64(stored)) return false;
+    meta_.message = std::move(message);
+    return true;
+}
 
-    // Unique temp name per process and call, so parallel sweeps sharing a
+void CacheReader::read_into(const std::function<float*(int64_t)>& destination) {
+    if (!read_body(destination))
+        throw DataError("cache file " + file_.string() + " changed while it was being read; run again");
+}
+
+CacheWriter::CacheWriter(fs::path file, std::string key, int64_t n_mels, int64_t frames)
+    : file_(std::move(file)), key_(std::move(key)), sum_(kFnvOffset) {
+    meta_.n_mels = n_mels;
+    meta_.frames = frames;
+    // Unique temp name per process and entry, so parallel sweeps sharing a
     // cache never write into each other's temp file.
     static std::atomic<uint64_t> counter{0};
-    const fs::path tmp = file.string() + ".tmp." + std::to_string(::getpid()) + "." +
-                         std::to_string(counter++);
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out.write(b.data(), static_cast<std::streamsize>(b.size()));
-        out.flush();
-        if (!out) {
-            std::error_code ec;
-            fs::remove(tmp, ec);
-            throw DataError("cannot write cache file " + tmp.string());
-        }
-    }
+    tmp_ = file_.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    out_.open(tmp_, std::ios::binary | std::ios::trunc);
+    out_ << header(false);  // rewritten by commit() once the counts are known
+    if (!out_) throw DataError("cannot write cache file " + tmp_.string());
+}
+
+CacheWriter::~CacheWriter() {
+    if (committed_) return;
+    out_.close();
     std::error_code ec;
-    fs::rename(tmp, file, ec);
-    if (ec) {
-        const std::string msg = ec.message();
-        fs::remove(tmp, ec);
-        throw DataError("cannot move cache file into place: " + file.string() + ": " + msg);
+    fs::remove(tmp_, ec);
+}
+
+std::string CacheWriter::header(bool usable) const {
+    std::string b(kMagic, sizeof kMagic);
+    put_u32(b, kVersion);
+    put_u32(b, usable ? 1 : 0);
+    put_u64(b, static_cast<uint64_t>(meta_.n_chunks));
+    put_u64(b, static_cast<uint64_t>(meta_.n_mels));
+    put_u64(b, static_cast<uint64_t>(meta_.frames));
+    put_u64(b, static_cast<uint64_t>(meta_.n_chunks * meta_.floats_per_chunk()));
+    put_str(b, key_);
+    return b;
+}
+
+void CacheWriter::append(const float* features, int64_t n_chunks) {
+    const auto bytes = static_cast<size_t>(n_chunks * meta_.floats_per_chunk()) * sizeof(float);
+    out_.write(reinterpret_cast<const char*>(features), static_cast<std::streamsize>(bytes));
+    if (!out_) throw DataError("cannot write cache file " + tmp_.string());
+    sum_ = fnv1a64(features, bytes, sum_);
+    meta_.n_chunks += n_chunks;
+}
+
+void CacheWriter::commit(bool usable, const std::string& message) {
+    if (!usable && meta_.n_chunks > 0) {  // start over: the entry holds only the reason
+        out_.close();
+        out_.open(tmp_, std::ios::binary | std::ios::trunc);
+        meta_.n_chunks = 0;
+        sum_ = kFnvOffset;
+        out_ << header(false);
     }
+    std::string trailer;
+    put_str(trailer, message);
+    uint64_t sum = fnv1a64(trailer.data(), trailer.size(), sum_);
+    const std::string head = header(usable);
+    sum = fnv1a64(head.data(), head.size(), sum);
+    put_u64(trailer, sum);
+    out_.write(trailer.data(), static_cast<std::streamsize>(trailer.size()));
+    out_.seekp(0);
+    out_.write(head.data(), static_cast<std::streamsize>(head.size()));
+    out_.close();
+    if (!out_) throw DataError("cannot write cache file " + tmp_.string());
+    std::error_code ec;
+    fs::rename(tmp_, file_, ec);
+    if (ec) throw DataError("cannot move cache file into place: " + file_.string() + ": " + ec.message());
+    committed_ = true;
 }
 
 }  // namespace distill::data

@@ -37,6 +37,20 @@ void validate_pipeline(const PipelineConfig& c) {
     if (c.chunk_samples() <= c.n_fft / 2)
         fail("chunk_seconds", "a chunk of " + std::to_string(c.chunk_samples()) +
                                   " samples is too short for n_fft " + std::to_string(c.n_fft));
+    using L = PipelineLimits;
+    if (c.chunk_samples() > L::kMaxChunkSamples)
+        fail("chunk_seconds", "a chunk of " + std::to_string(c.chunk_samples()) + " samples is above the limit of " +
+                                  std::to_string(L::kMaxChunkSamples));
+    if (c.n_fft > L::kMaxFft) fail("n_fft", "must be <= " + std::to_string(L::kMaxFft) + ", got " + std::to_string(c.n_fft));
+    if (c.n_mels > L::kMaxMels)
+        fail("n_mels", "must be <= " + std::to_string(L::kMaxMels) + ", got " + std::to_string(c.n_mels));
+    if (2 * c.n_mels * c.frames() > L::kMaxItemFloats)
+        fail("hop_length", "items of [2, " + std::to_string(c.n_mels) + ", " + std::to_string(c.frames()) +
+                               "] are above the limit of " + std::to_string(L::kMaxItemFloats) + " floats");
+    if ((c.n_fft / 2 + 1) * c.frames() > L::kMaxSpectrumCells)
+        fail("n_fft", "a chunk's spectrum of " + std::to_string(c.n_fft / 2 + 1) + " bins x " +
+                          std::to_string(c.frames()) + " frames is above the limit of " +
+                          std::to_string(L::kMaxSpectrumCells) + " cells");
     if (c.normalize != "scale" && c.normalize != "zscore")
         fail("normalize", "must be \"scale\" or \"zscore\", got \"" + c.normalize + "\"");
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <climits>
 #include <string>
 
 namespace distill::data {
@@ -20,9 +21,30 @@ struct PipelineConfig {
     double mask_threshold = 1e-5;  // IF is 0 where mel power is below this
     std::string normalize = "scale";  // "scale" (fix, default) | "zscore" (original)
 
-    int64_t chunk_samples() const { return static_cast<int64_t>(chunk_seconds * sample_rate + 0.5); }
+    // Saturates instead of overflowing, so a huge chunk_seconds is reported
+    // as too long rather than as a wrapped-around count.
+    int64_t chunk_samples() const {
+        const double n = chunk_seconds * static_cast<double>(sample_rate) + 0.5;
+        return n >= 9.0e18 ? INT64_MAX : static_cast<int64_t>(n);
+    }
     // center=True framing: 1 + floor(samples / hop) -> 94 at the defaults.
     int64_t frames() const { return 1 + chunk_samples() / hop_length; }
+};
+
+// Upper bounds on the settings that multiply into allocations, so a typo
+// (chunk_seconds = 1e6) is refused by name instead of failing to allocate
+// gigabytes. Each is far above any useful value.
+struct PipelineLimits {
+    // Samples per chunk: one chunk is one training item (2^23 floats = 32 MB,
+    // 174 s at 48 kHz).
+    static constexpr int64_t kMaxChunkSamples = int64_t{1} << 23;
+    static constexpr int64_t kMaxFft = 65536;
+    static constexpr int64_t kMaxMels = 1024;
+    // Floats in one item [2, n_mels, frames] (16 MB).
+    static constexpr int64_t kMaxItemFloats = int64_t{1} << 22;
+    // STFT bins x frames of one chunk: the featuriser's temporaries are ~40
+    // bytes each, so this keeps one chunk's working set under ~700 MB.
+    static constexpr int64_t kMaxSpectrumCells = int64_t{1} << 24;
 };
 
 struct SplitConfig {

@@ -9,6 +9,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <iomanip>
+#include <sstream>
 #include <map>
 
 namespace distill::experiment::detail {
@@ -18,6 +20,13 @@ namespace fs = std::filesystem;
 namespace {
 
 using Resolved = std::vector<std::pair<std::string, std::string>>;
+
+// Upper bounds on training sizes that multiply into allocations (the data
+// pipeline's are data::PipelineLimits): far above useful values, low enough
+// that a typo is refused by name rather than failing to allocate.
+constexpr int64_t kMaxBatchSize = 65536;
+constexpr int64_t kMaxBatchBytes = int64_t{1} << 30;  // one step's input batch
+constexpr int64_t kMaxThreads = 1024;
 
 // Known keys are taken before any value is read, so an unknown key is
 // reported before the errors it may cause further down.
@@ -98,6 +107,21 @@ void add_params(Resolved& out, const std::string& prefix, const host::ParamValue
     for (const auto& [name, value] : params) out.emplace_back(prefix + "." + name, format_param(value));
 }
 
+// An upper bound checked on its own, so the lower bound keeps its message.
+int64_t at_most(const TableReader& r, const std::string& key, int64_t value, int64_t limit) {
+    if (value > limit)
+        r.fail(key, r.path(key) + " must be <= " + std::to_string(limit) + ", got " + std::to_string(value) +
+                        " (a size that multiplies into memory; docs/experiments.md, size limits)");
+    return value;
+}
+
+// Fixed-point text for messages: "48000000000", "174.8".
+std::string rounded(double v, int decimals) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(decimals) << v;
+    return s.str();
+}
+
 bool valid_device(const std::string& d) {
     if (d == "auto" || d == "cpu" || d == "cuda") return true;
     if (d.rfind("cuda:", 0) != 0 || d.size() == 5) return false;
@@ -148,12 +172,30 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
     e.data.cache_dir = cache.lexically_normal().string();
 
     data::PipelineConfig& p = e.data.pipeline;
+    using Limits = data::PipelineLimits;
     p.sample_rate = r.integer("sample_rate", p.sample_rate, 1000, 1000000);
     p.chunk_seconds = r.real("chunk_seconds", p.chunk_seconds, positive());
-    p.n_fft = r.integer("n_fft", p.n_fft, 4);
+    if (p.chunk_samples() > Limits::kMaxChunkSamples)
+        r.fail("chunk_seconds", "data.chunk_seconds = " + format_double(p.chunk_seconds) + " at data.sample_rate = " +
+                                    std::to_string(p.sample_rate) + " is " + rounded(p.chunk_seconds * p.sample_rate, 0) +
+                                    " samples per chunk; the limit is " + std::to_string(Limits::kMaxChunkSamples) + " (" +
+                                    rounded(static_cast<double>(Limits::kMaxChunkSamples) / p.sample_rate, 1) +
+                                    " s at this rate): a chunk is one training item");
+    p.n_fft = at_most(r, "n_fft", r.integer("n_fft", p.n_fft, 4), Limits::kMaxFft);
     p.win_length = r.integer("win_length", p.n_fft, 1, p.n_fft);  // REFERENCE: win = n_fft
     p.hop_length = r.integer("hop_length", p.hop_length, 1, p.win_length);
-    p.n_mels = r.integer("n_mels", p.n_mels, 1, p.n_fft / 2 + 1);
+    p.n_mels = r.integer("n_mels", p.n_mels, 1, std::min(p.n_fft / 2 + 1, Limits::kMaxMels));
+    if (2 * p.n_mels * p.frames() > Limits::kMaxItemFloats)
+        r.fail(r.get()->contains("hop_length") ? "hop_length" : "chunk_seconds",
+               "data.n_mels = " + std::to_string(p.n_mels) + " with " + std::to_string(p.frames()) +
+                   " frames per chunk (data.chunk_seconds x data.sample_rate / data.hop_length) makes items of [2, " +
+                   std::to_string(p.n_mels) + ", " + std::to_string(p.frames()) + "], above the limit of " +
+                   std::to_string(Limits::kMaxItemFloats) + " floats (16 MB): raise hop_length, or lower chunk_seconds or n_mels");
+    if ((p.n_fft / 2 + 1) * p.frames() > Limits::kMaxSpectrumCells)
+        r.fail("n_fft", "data.n_fft = " + std::to_string(p.n_fft) + " with " + std::to_string(p.frames()) +
+                            " frames per chunk gives a spectrum of " + std::to_string(p.n_fft / 2 + 1) + " x " +
+                            std::to_string(p.frames()) + " per chunk, above the limit of " +
+                            std::to_string(Limits::kMaxSpectrumCells) + ": lower n_fft or chunk_seconds, or raise hop_length");
     const double nyquist = p.sample_rate / 2.0;
     p.fmin = r.real("fmin", p.fmin, between(0, nyquist, false, true));
     p.fmax = r.real("fmax", nyquist, between(p.fmin, nyquist, true, false));
@@ -249,7 +291,14 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
                        "keep_step_checkpoints", "divergence_window", "stop_on_divergence", "max_non_finite_steps", "log_every"});
     TrainSpec& t = e.train;
     t.epochs = r.integer("epochs", t.epochs, 1);
-    t.batch_size = r.integer("batch_size", t.batch_size, 1);
+    t.batch_size = at_most(r, "batch_size", r.integer("batch_size", t.batch_size, 1), kMaxBatchSize);
+    const data::PipelineConfig& p = e.data.pipeline;
+    const int64_t batch_bytes = t.batch_size * 2 * p.n_mels * p.frames() * 4;
+    if (batch_bytes > kMaxBatchBytes)
+        r.fail("batch_size", "train.batch_size = " + std::to_string(t.batch_size) + " items of [2, " +
+                                 std::to_string(p.n_mels) + ", " + std::to_string(p.frames()) + "] is " +
+                                 std::to_string(batch_bytes >> 20) + " MB of input per step, above the limit of " +
+                                 std::to_string(kMaxBatchBytes >> 20) + " MB (activations are several times that)");
     t.optimizer = r.string("optimizer", t.optimizer, {"adamw", "adam"});
     t.lr = r.real("lr", t.lr, positive());
     t.betas = r.reals("betas", t.betas, 2, between(0, 1, false, true));
@@ -347,7 +396,7 @@ Experiment build_experiment(const Document& doc, const host::PluginRegistry& reg
     e.device = top.string("device", e.device);
     if (!valid_device(e.device))
         top.fail("device", "device must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got " + format_string(e.device));
-    e.threads = top.integer("threads", e.threads, 0);
+    e.threads = at_most(top, "threads", top.integer("threads", e.threads, 0), kMaxThreads);
     read_sweep(doc);
 
     read_data(doc, top, e, out);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iostream>
 #include <ctime>
 #include <thread>
 
@@ -35,6 +37,37 @@ void exec_retrying(SQLite::Database& db, const char* sql) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
         }
     }
+}
+
+fs::path wal_path(const fs::path& db) { return db.string() + "-wal"; }
+
+// A WAL database needs its -shm file even to be read; SQLite creates it when
+// missing, which fails in a folder the user cannot write ("attempt to write a
+// readonly database"). There the only way in is the immutable URI parameter:
+// no locks, no -shm, and the -wal file is ignored. That is only right when
+// nobody else is writing, which holds exactly when the -shm is absent (a
+// writer creates it before its first write): then every committed
+// transaction is in the main file, unless a writer crashed and left a -wal
+// behind (warned about by the caller).
+bool needs_immutable_open(const fs::path& path, const fs::path& dir) {
+    std::error_code ec;
+    if (fs::exists(path.string() + "-shm", ec) || ::access(dir.c_str(), W_OK) == 0) return false;
+    // Header bytes 18 and 19 (file format write/read version) are 2 in WAL mode.
+    std::ifstream in(path, std::ios::binary);
+    char header[20] = {};
+    return in.read(header, sizeof header) && header[18] == 2 && header[19] == 2;
+}
+
+// file: URI with the immutable parameter; '?' and '#' in the path escaped.
+std::string immutable_uri(const fs::path& path) {
+    std::string uri = "file:";
+    for (const char c : fs::absolute(path).string()) {
+        if (c == '?') uri += "%3f";
+        else if (c == '#') uri += "%23";
+        else if (c == '%') uri += "%25";
+        else uri += c;
+    }
+    return uri + "?immutable=1";
 }
 
 int read_user_version(SQLite::Database& db) {
@@ -104,13 +137,20 @@ std::unique_ptr<SQLite::Database> open_database(const fs::path& path, OpenMode m
         fail(path, "directory '" + dir.string() + "' is not writable");
 
     std::unique_ptr<SQLite::Database> db;
+    const bool immutable = mode == OpenMode::kReadOnly && needs_immutable_open(path, dir);
     try {
         const int flags = mode == OpenMode::kReadOnly ? SQLite::OPEN_READONLY
                                                       : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-        db = std::make_unique<SQLite::Database>(path.string(), flags | SQLITE_OPEN_NOMUTEX, kBusyTimeoutMs);
+        const std::string name = immutable ? immutable_uri(path) : path.string();
+        db = std::make_unique<SQLite::Database>(name, flags | SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0),
+                                                kBusyTimeoutMs);
     } catch (const SQLite::Exception& e) {
         fail(path, std::string("cannot open: ") + e.what());
     }
+    if (immutable && fs::file_size(wal_path(path), ec) > 0 && !ec)
+        std::cerr << "distill: warning: " << path.string() << ": read as immutable (its folder is not writable), so "
+                  << "the transactions still in " << wal_path(path).filename().string()
+                  << " are not seen; open it once with write access to fold them in\n";
     try {
         // Read the version before anything writes: a newer or foreign file
         // must be left byte-for-byte as it was.

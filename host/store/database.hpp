@@ -28,7 +28,10 @@ constexpr int kBusyTimeoutMs = 10000;
 
 enum class OpenMode {
     kCreate,    // read-write; creates the file and schema when missing, migrates old schemas
-    kReadOnly,  // SQLITE_OPEN_READONLY; the file must exist with a known schema
+    // SQLITE_OPEN_READONLY; the file must exist with a known schema. A WAL
+    // database in a folder this user cannot write, with no -shm file, is
+    // opened immutable (docs/schema.md: reading a database you cannot write).
+    kReadOnly,
 };
 
 // Opens `path`. Throws StoreError for a missing or read-only directory, a
