@@ -5,10 +5,12 @@
 // others down and `--jobs N` is N processes sharing one database.
 #include "cli/commands.hpp"
 #include "cli/run_signals.hpp"
+#include "cli/sweep_cluster.hpp"
 #include "experiment/sweep.hpp"
 #include "store/run_store.hpp"
 
 #include <boost/dll/runtime_symbol_info.hpp>
+#include <torch/cuda.h>
 
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -40,12 +42,14 @@ struct TrialProcess {
     pid_t pid = -1;
     int64_t index = 0;
     fs::path log;
+    std::optional<size_t> gpu;  // its slot in GpuSlots
 };
 
 // Starts `distill run` for one trial; its output goes to `log`. The child
 // gets SIGTERM if the sweep process dies, so a killed sweep leaves no
 // orphan trial writing behind a later --resume.
-TrialProcess start_trial(const std::vector<std::string>& argv, int64_t index, const fs::path& log) {
+TrialProcess start_trial(const std::vector<std::string>& argv, int64_t index, const fs::path& log,
+                         const std::string& cuda_visible_devices) {
     std::vector<char*> raw;
     for (const auto& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
     raw.push_back(nullptr);
@@ -64,10 +68,11 @@ TrialProcess start_trial(const std::vector<std::string>& argv, int64_t index, co
             dup2(fd, STDERR_FILENO);
             close(fd);
         }
+        if (!cuda_visible_devices.empty()) setenv("CUDA_VISIBLE_DEVICES", cuda_visible_devices.c_str(), 1);
         execv(raw[0], raw.data());
         _exit(127);
     }
-    return {pid, index, log};
+    return {pid, index, log, std::nullopt};
 }
 
 std::string describe_exit(int status) {
@@ -122,6 +127,45 @@ int show_sweep(const po::variables_map& vm, int64_t sweep_id) {
     return kExitOk;
 }
 
+std::string experiment_name_of(const experiment::Sweep& sweep, const experiment::ExperimentSource& source) {
+    const auto& base = sweep.trials.front();
+    return base.error.empty() ? base.experiment.name : source.file.stem().string();
+}
+
+int64_t visible_gpus() { return torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0; }
+
+// --emit slurm: nothing runs here; the script runs the sweep in shards.
+int emit(const po::variables_map& vm, const experiment::ExperimentSource& source,
+         const std::vector<std::string>& overrides, const experiment::Sweep& sweep, const std::string& name) {
+    const std::string kind = vm["emit"].as<std::string>();
+    if (kind != "slurm") throw UsageError("sweep: --emit takes slurm, got '" + kind + "'");
+    if (source.file.empty()) throw UsageError("sweep --emit needs the experiment file");
+    const fs::path db = fs::absolute(vm["db"].as<std::string>()).lexically_normal();
+    SlurmOptions o;
+    o.distill = boost::dll::program_location();
+    o.experiment = fs::absolute(source.file).lexically_normal();
+    o.db = db;
+    o.shard_dir = vm.count("shard-dir") ? fs::absolute(vm["shard-dir"].as<std::string>()).lexically_normal()
+                                        : db.parent_path() / (db.stem().string() + ".shards");
+    o.working_dir = fs::current_path();
+    o.overrides = overrides;
+    if (vm.count("plugin-path"))
+        for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>()) o.plugin_paths.push_back(fs::absolute(p).string());
+    const std::string identity = store::sweep_identity(source.text, sweep.grid_json, overrides);
+    o.name = name + "-" + identity.substr(0, 8);
+    const auto trials = static_cast<int64_t>(sweep.trials.size());
+    o.shards = vm.count("shards") ? vm["shards"].as<int64_t>() : trials;
+    if (o.shards < 1 || o.shards > trials)
+        throw UsageError("sweep: --shards must be between 1 and the number of trials (" + std::to_string(trials) + ")");
+    o.array_parallelism = vm["array-parallelism"].as<int64_t>();
+    o.gpus_per_task = vm["gpus-per-task"].as<int64_t>();
+    o.cpus_per_task = vm["cpus-per-task"].as<int64_t>();
+    o.partition = vm["partition"].as<std::string>();
+    o.time = vm["time"].as<std::string>();
+    std::cout << slurm_script(o);
+    return kExitOk;
+}
+
 }  // namespace
 
 int cmd_sweep(const Args& args) {
@@ -133,7 +177,19 @@ int cmd_sweep(const Args& args) {
         "dry-run", "list the trials and their parameters, run nothing")(
         "max-trials", po::value<int64_t>()->default_value(experiment::kDefaultMaxTrials),
         "refuse a grid of more trials than this (counted before anything is expanded)")(
-        "resume", po::value<int64_t>(), "continue sweep SWEEP_ID: skip completed trials, rerun the others");
+        "resume", po::value<int64_t>(), "continue sweep SWEEP_ID: skip completed trials, rerun the others")(
+        "shard", po::value<std::string>(), "I/N: run only the trials whose index % N == I (default: from "
+                                           "$SLURM_ARRAY_TASK_ID, or $JOB_COMPLETION_INDEX with --shards)")(
+        "shards", po::value<int64_t>(), "number of shards (with $JOB_COMPLETION_INDEX, or for --emit)")(
+        "emit", po::value<std::string>(), "slurm: print a script that submits the sweep as a job array plus a merge job")(
+        "shard-dir", po::value<std::string>(), "--emit: where shard databases go (default <db dir>/<db stem>.shards)")(
+        "array-parallelism", po::value<int64_t>()->default_value(0), "--emit: array tasks running at once (0 = no limit)")(
+        "partition", po::value<std::string>()->default_value(""), "--emit: Slurm partition")(
+        "gpus-per-task", po::value<int64_t>()->default_value(0), "--emit: GPUs per array task")(
+        "cpus-per-task", po::value<int64_t>()->default_value(0), "--emit: CPUs per array task")(
+        "time", po::value<std::string>()->default_value(""), "--emit: time limit per array task (Slurm syntax)")(
+        "gpus", po::value<std::string>(), "auto | 0,2,3: one GPU per trial process through CUDA_VISIBLE_DEVICES")(
+        "per-gpu", po::value<int64_t>(), "trial processes per GPU at once (default: --jobs spread over the GPUs)");
     add_plugin_path_option(options);
     add_db_option(options);
     po::positional_options_description positional;
@@ -199,6 +255,7 @@ int cmd_sweep(const Args& args) {
     } catch (const experiment::ExperimentError& e) {
         throw UsageError(e.what());
     }
+    if (vm.count("emit")) return emit(vm, source, overrides, sweep, experiment_name_of(sweep, source));
     if (vm.count("dry-run")) {
         std::cout << sweep.trials.size() << " trials over " << sweep.keys.size() << " swept keys\n";
         for (const auto& trial : sweep.trials)
@@ -213,14 +270,25 @@ int cmd_sweep(const Args& args) {
                          " sweeps " + sweep.grid_json);
     if (!db) open_db();
     const auto& base = sweep.trials.front();
-    const std::string experiment_name = base.error.empty() ? base.experiment.name : source.file.stem().string();
+    const std::string experiment_name = experiment_name_of(sweep, source);
+    const Shard shard = resolve_shard(vm.count("shard") ? std::optional<std::string>(vm["shard"].as<std::string>())
+                                                        : std::nullopt,
+                                      vm.count("shards") ? std::optional<int64_t>(vm["shards"].as<int64_t>())
+                                                         : std::nullopt);
+    if (!shard.source.empty())
+        std::cout << "shard " << shard.index << " of " << shard.count << " (from " << shard.source
+                  << "): the trials whose index % " << shard.count << " == " << shard.index << std::endl;
+    std::optional<GpuSlots> gpus;
+    if (vm.count("gpus"))
+        gpus.emplace(vm["gpus"].as<std::string>(),
+                     vm.count("per-gpu") ? vm["per-gpu"].as<int64_t>() : -1, visible_gpus(), jobs);
     const int64_t experiment_id = db->record_experiment(experiment_name, source.text);
     int64_t sweep_id = 0;
     if (record) {
         sweep_id = record->id;
-    } else if (const auto existing = db->find_sweep(experiment_id, sweep.grid_json)) {
-        sweep_id = *existing;  // the same file again continues its sweep
-        std::cout << "continuing sweep " << sweep_id << " (same experiment and grid)\n";
+    } else if (const auto existing = db->find_sweep_by_identity(store::sweep_identity(source.text, sweep.grid_json, overrides))) {
+        sweep_id = *existing;  // the same file, grid and --set again continue their sweep
+        std::cout << "continuing sweep " << sweep_id << " (same experiment, grid and --set)\n";
     } else {
         sweep_id = db->create_sweep(experiment_id, experiment_name, sweep.grid_json,
                                     fs::absolute(source.file).lexically_normal().string(), overrides);
@@ -233,7 +301,7 @@ int cmd_sweep(const Args& args) {
     std::vector<int64_t> pending;
     std::map<int64_t, int64_t> resume_run;  // trial index -> run to continue
     for (const auto& trial : sweep.trials) {
-        if (db->trial_completed(sweep_id, trial.index)) continue;
+        if (!shard.owns(trial.index) || db->trial_completed(sweep_id, trial.index)) continue;
         if (!trial.error.empty()) {
             store::RunInfo info;
             info.experiment_id = experiment_id;
@@ -270,6 +338,8 @@ int cmd_sweep(const Args& args) {
               << " trials to run, " << jobs << " at a time; logs in " << log_dir.string() << std::endl;
     while (next < pending.size() || !running.empty()) {
         while (stop->load() == 0 && next < pending.size() && static_cast<int64_t>(running.size()) < jobs) {
+            std::optional<size_t> gpu;
+            if (gpus && !(gpu = gpus->acquire())) break;  // every GPU is full: wait for a trial to end
             const int64_t index = pending[next++];
             // New trials train the sweep's recorded text (no file), so an
             // edit to the file mid-sweep changes nothing.
@@ -284,7 +354,8 @@ int cmd_sweep(const Args& args) {
                 for (const auto& p : vm["plugin-path"].as<std::vector<std::string>>())
                     argv.insert(argv.end(), {"--plugin-path", p});
             const fs::path log = log_dir / ("trial-" + std::to_string(index) + ".log");
-            running.push_back(start_trial(argv, index, log));
+            running.push_back(start_trial(argv, index, log, gpu ? gpus->value(*gpu) : ""));
+            running.back().gpu = gpu;
             std::cout << "trial " << index << (resume_run.count(index) ? " continues run " + std::to_string(resume_run.at(index)) : " started")
                       << ": " << trial_label(sweep.trials[index]) << std::endl;
         }
@@ -305,13 +376,14 @@ int cmd_sweep(const Args& args) {
         if (it == running.end()) continue;
         std::cout << "trial " << it->index << " finished (" << describe_exit(status) << "), log " << it->log.string()
                   << std::endl;
+        if (it->gpu) gpus->release(*it->gpu);
         running.erase(it);
     }
 
     print_summary(*db, sweep_id, sweep);
     if (stop->load() != 0) return 128 + stop->load();
     for (const auto& trial : sweep.trials)
-        if (!db->trial_completed(sweep_id, trial.index)) return kExitRunFailed;
+        if (shard.owns(trial.index) && !db->trial_completed(sweep_id, trial.index)) return kExitRunFailed;
     return kExitOk;
 }
 

@@ -12,5 +12,6 @@ int cmd_query(const Args& args);
 int cmd_run(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_validate(const Args& args);
+int cmd_db(const Args& args);
 
 }  // namespace distill::cli

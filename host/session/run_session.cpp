@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <thread>
@@ -157,6 +158,8 @@ std::vector<std::pair<std::string, std::string>> run_params(const Prepared& p, c
     params.emplace_back("experiment.cwd", recipe.source.working_dir.string());
     for (size_t i = 0; i < recipe.overrides.size(); ++i)
         params.emplace_back("experiment.set." + std::to_string(i), recipe.overrides[i]);
+    // Which GPU a trial of `sweep --gpus` was given (the run's device is cuda:0 of it).
+    if (const char* mask = std::getenv("CUDA_VISIBLE_DEVICES")) params.emplace_back("host.cuda_visible_devices", mask);
     return params;
 }
 

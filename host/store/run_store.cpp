@@ -48,6 +48,11 @@ bool is_valid_status(const std::string& status) {
            status == "interrupted";
 }
 
+std::string sweep_identity(const std::string& experiment_text, const std::string& grid_json,
+                           const std::vector<std::string>& overrides) {
+    return sha256_hex(nlohmann::json{{"experiment", experiment_text}, {"grid", grid_json}, {"set", overrides}}.dump());
+}
+
 std::string new_uuid() {
     uuid_t id;
     uuid_generate_random(id);
@@ -232,8 +237,8 @@ int64_t RunStore::create_sweep(int64_t experiment_id, const std::string& name, c
     int64_t id = 0;
     write_transaction(*db_, [&] {
         SQLite::Statement insert(*db_,
-                                 "INSERT INTO sweeps (experiment_id, name, grid, created_at, source_path, overrides) "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+                                 "INSERT INTO sweeps (experiment_id, name, grid, created_at, source_path, overrides, identity) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
         insert.bind(1, experiment_id);
         insert.bind(2, name);
         insert.bind(3, grid_json);
@@ -244,6 +249,7 @@ int64_t RunStore::create_sweep(int64_t experiment_id, const std::string& name, c
             insert.bind(5, source_path);
         }
         insert.bind(6, nlohmann::json(overrides).dump());
+        insert.bind(7, sweep_identity(experiment_text(experiment_id), grid_json, overrides));
         insert.exec();
         id = db_->getLastInsertRowid();
     });
@@ -407,6 +413,13 @@ std::optional<int64_t> RunStore::find_sweep(int64_t experiment_id, const std::st
     SQLite::Statement select(*db_, "SELECT id FROM sweeps WHERE experiment_id = ?1 AND grid = ?2 ORDER BY id DESC LIMIT 1");
     select.bind(1, experiment_id);
     select.bind(2, grid_json);
+    if (!select.executeStep()) return std::nullopt;
+    return select.getColumn(0).getInt64();
+}
+
+std::optional<int64_t> RunStore::find_sweep_by_identity(const std::string& identity) {
+    SQLite::Statement select(*db_, "SELECT id FROM sweeps WHERE identity = ?1 ORDER BY id LIMIT 1");
+    select.bind(1, identity);
     if (!select.executeStep()) return std::nullopt;
     return select.getColumn(0).getInt64();
 }

@@ -30,6 +30,11 @@ bool is_valid_status(const std::string& status);
 // A fresh random (version 4) UUID as lower-case text: a run's identity.
 std::string new_uuid();
 
+// What makes a sweep the same sweep in any database (its shards merge into
+// one): a hash of its experiment text, grid and --set list.
+std::string sweep_identity(const std::string& experiment_text, const std::string& grid_json,
+                           const std::vector<std::string>& overrides);
+
 // Rows a run holds before a training position (epoch, next step): what a
 // checkpoint taken there needs to be consistent with the database.
 struct RowsBefore {
@@ -62,6 +67,7 @@ public:
     std::string experiment_text(int64_t experiment_id);
     // The newest sweep of this experiment text with this grid, if any.
     std::optional<int64_t> find_sweep(int64_t experiment_id, const std::string& grid_json);
+    std::optional<int64_t> find_sweep_by_identity(const std::string& identity);
     // The sweep's grid JSON, or nullopt when there is no such sweep.
     std::optional<std::string> sweep_grid(int64_t sweep_id);
     bool trial_completed(int64_t sweep_id, int64_t trial_index);

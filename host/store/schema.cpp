@@ -164,6 +164,10 @@ CREATE UNIQUE INDEX runs_by_uuid ON runs(uuid);
 
 ALTER TABLE sweeps ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE sweeps ADD COLUMN source_path TEXT;
+-- SHA-256 of the experiment text, the grid and the --set list: the shards of
+-- one sweep, each in its own database, are one sweep again after merging.
+ALTER TABLE sweeps ADD COLUMN identity TEXT;
+CREATE INDEX sweeps_by_identity ON sweeps(identity);
 
 CREATE TABLE artifacts (
   run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
