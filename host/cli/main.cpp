@@ -33,7 +33,9 @@ void print_help() {
                  "usage: distill <command> [options]\n\ncommands:\n";
     for (const auto& c : kCommands) std::cout << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
     std::cout << "\n`distill <command> --help` shows a command's options.\n"
-                 "exit status: 0 success, 1 a run failed, 2 bad input (file, key, plugin or option).\n"
+                 "exit status: 0 success, 1 a run failed or diverged, 2 bad input (file, key, plugin, option or\n"
+                 "  database), 124 `query --timeout` ran out, 130/143 stopped by SIGINT/SIGTERM (the run is\n"
+                 "  checkpointed and marked interrupted; the command that resumes it is printed).\n"
                  "environment: DISTILL_PLUGIN_PATH (colon-separated plugin directories).\n";
 }
 

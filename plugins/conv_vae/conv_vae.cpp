@@ -161,7 +161,7 @@ public:
         return {"conv_vae",
                 "1.0.0",
                 "2-channel convolutional VAE (magnitude + instantaneous frequency), REFERENCE.md section 2",
-                {integer("latent_dim", 128, "size of the latent vector z").at_least(1),
+                {integer("latent_dim", 128, "size of the latent vector z").at_least(1).at_most(8192),
                  real("dropout", 0.2, "Dropout2d probability after every hidden block, in [0, 1)").range(0.0, 1.0),
                  integer("n_mels", 128, "mel bins (input height)").at_least(1),
                  integer("frames", 94, "time frames (input width)").at_least(1)}};
