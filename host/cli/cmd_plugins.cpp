@@ -1,5 +1,6 @@
 // distill plugins list | describe ID | check ID
 #include "cli/commands.hpp"
+#include "plugins/abi_check.hpp"
 #include "plugins/plugin_instance.hpp"
 
 #include <ATen/ATen.h>
@@ -33,7 +34,7 @@ int describe_plugin(const host::PluginRegistry& registry, const std::string& id)
     }
     std::cout << "  parameters:\n";
     for (size_t i = 0; i < d.param_count; ++i) {
-        const distill_param_spec& s = d.params[i];
+        const distill_param_spec& s = host::param_at(d, i);
         const std::string constraints = host::describe_constraints(s);
         std::cout << "    " << s.name << " (" << host::type_name(s.type)
                   << ", default " << host::format_value(host::default_value(s))

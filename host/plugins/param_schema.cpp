@@ -1,6 +1,7 @@
 #include "plugins/param_schema.hpp"
 
 #include "common/suggest.hpp"
+#include "plugins/abi_check.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -148,7 +149,7 @@ ParamValue check_value(const distill_param_spec& spec, const ParamValue& given) 
 
 ParamValues resolve_params(const distill_plugin_descriptor& plugin, const std::map<std::string, ParamValue>& given) {
     std::vector<std::string> names;
-    for (size_t i = 0; i < plugin.param_count; ++i) names.push_back(plugin.params[i].name);
+    for (size_t i = 0; i < plugin.param_count; ++i) names.push_back(param_at(plugin, i).name);
     for (const auto& [name, value] : given) {
         if (std::find(names.begin(), names.end(), name) == names.end())
             throw std::invalid_argument("plugin '" + std::string(plugin.id) + "' has no parameter '" + name + "'" +
@@ -156,7 +157,7 @@ ParamValues resolve_params(const distill_plugin_descriptor& plugin, const std::m
     }
     ParamValues resolved;
     for (size_t i = 0; i < plugin.param_count; ++i) {
-        const distill_param_spec& spec = plugin.params[i];
+        const distill_param_spec& spec = param_at(plugin, i);
         auto it = given.find(spec.name);
         resolved.emplace_back(spec.name, it == given.end() ? default_value(spec) : check_value(spec, it->second));
     }

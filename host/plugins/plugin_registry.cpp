@@ -1,5 +1,7 @@
 #include "plugins/plugin_registry.hpp"
 
+#include "plugins/abi_check.hpp"
+
 #include <distill/sdk.hpp>  // DISTILL_TORCH_VERSION
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -126,6 +128,10 @@ void PluginRegistry::add_entry(const distill_entry* entry, const fs::path& file)
                          std::to_string(requirement_.major) + "." + std::to_string(requirement_.min_minor) + ")");
         return;
     }
+    if (const std::string why = check_entry(entry); !why.empty()) {
+        refuse(file, why);
+        return;
+    }
     const std::string lib_torch = entry->torch_version != nullptr ? entry->torch_version : "(none)";
     if (lib_torch != requirement_.torch_version) {
         refuse(file, "built against LibTorch " + lib_torch + " but the host uses LibTorch " +
@@ -134,14 +140,8 @@ void PluginRegistry::add_entry(const distill_entry* entry, const fs::path& file)
     }
     for (size_t i = 0; i < entry->plugin_count; ++i) {
         const distill_plugin_descriptor* d = entry->plugins[i];
-        if (d == nullptr || d->id == nullptr || d->create == nullptr || d->destroy == nullptr) {
-            refuse(file, "plugin descriptor #" + std::to_string(i) + " is incomplete (missing id, create or destroy)");
-            continue;
-        }
-        const bool model_ok = d->kind == DISTILL_KIND_MODEL && d->model != nullptr;
-        const bool loss_ok = d->kind == DISTILL_KIND_LOSS && d->loss != nullptr;
-        if (!model_ok && !loss_ok) {
-            refuse(file, std::string("plugin '") + d->id + "' has an unknown kind or lacks its call table");
+        if (const std::string why = check_descriptor(d, i); !why.empty()) {
+            refuse(file, why);
             continue;
         }
         if (const LoadedPlugin* existing = find(d->id)) {
