@@ -37,7 +37,7 @@ static distill_error* c_create(const distill_param_list* params, const char* dev
 
 static void c_destroy(distill_instance* self) { (void)self; }
 
-static distill_error* c_compute(distill_instance* self, const distill_tensor_list* in,
+static __attribute__((unused)) distill_error* c_compute(distill_instance* self, const distill_tensor_list* in,
                                 const distill_step_context* ctx, const distill_tensor_sink* out) {
     (void)self;
     (void)in;
