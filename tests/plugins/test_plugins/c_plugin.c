@@ -47,9 +47,9 @@ static __attribute__((unused)) distill_error* c_compute(distill_instance* self, 
 }
 
 #ifdef VARIANT_NULL_COMPUTE
-static const distill_loss_api c_loss_api = {sizeof(distill_loss_api), NULL};
+static const distill_loss_api c_loss_api __attribute__((unused)) = {sizeof(distill_loss_api), NULL};
 #else
-static const distill_loss_api c_loss_api = {sizeof(distill_loss_api), c_compute};
+static const distill_loss_api c_loss_api __attribute__((unused)) = {sizeof(distill_loss_api), c_compute};
 #endif
 
 /* Parameters. VARIANT_LARGER_PARAMS: specs of a newer minor that appended a
