@@ -2,6 +2,7 @@
 // losses, and keep every metric in SQLite.
 #include "cli/commands.hpp"
 #include "data/errors.hpp"
+#include "plugins/plugin_instance.hpp"
 
 #include <cstring>
 #include <exception>
@@ -68,6 +69,10 @@ int main(int argc, char** argv) {
         } catch (const distill::host::PluginNotFound& e) {
             std::cerr << "distill: " << e.what() << "\n";
             return kExitBadInput;
+        } catch (const distill::host::PluginCallError& e) {
+            // The plugin's own code decides: bad input / unsupported -> 2.
+            std::cerr << "distill: " << e.what() << "\n";
+            return e.is_bad_input() ? kExitBadInput : kExitRunFailed;
         } catch (const std::bad_alloc& e) {
             // data::OutOfMemory already says what it was allocating.
             const std::string what = e.what();

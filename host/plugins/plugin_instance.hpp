@@ -21,7 +21,10 @@ public:
           plugin_id_(plugin_id), call_(call), code_(code) {}
     const std::string& plugin_id() const { return plugin_id_; }
     const std::string& call() const { return call_; }
-    int code() const { return code_; }  // 2 = the plugin says its input was bad
+    int code() const { return code_; }  // a DISTILL_ERROR_* value
+    // The plugin says the input was wrong or asks for what it cannot do:
+    // the user's to fix (exit 2), not a failure of the run.
+    bool is_bad_input() const { return code_ == DISTILL_ERROR_BAD_INPUT || code_ == DISTILL_ERROR_UNSUPPORTED; }
 
 private:
     std::string plugin_id_, call_;

@@ -392,6 +392,8 @@ RunResult run_experiment(const RunRequest& request, const host::PluginRegistry& 
             listener.warning(flush_error.what());
         }
         db->finish_run(result.run_id, "failed", e.what());
+        // A plugin's error keeps its type (its code decides the exit status).
+        if (dynamic_cast<const host::PluginCallError*>(&e) != nullptr) throw;
         throw std::runtime_error("run " + std::to_string(result.run_id) + " failed: " + e.what());
     }
     for (const auto& artifact : db->artifacts(result.run_id)) result.bytes_on_disk += artifact.bytes;

@@ -54,9 +54,19 @@ extern "C" {
 
 /* ------------------------------------------------------------------ errors */
 
+/* What went wrong, as distill_error.code. The host maps these to its exit
+   statuses: BAD_INPUT and UNSUPPORTED are the user's to fix (exit 2),
+   FAILED and INTERNAL are failures (exit 1). Unknown codes count as FAILED. */
+#define DISTILL_ERROR_FAILED 1      /* the call could not be done (generic) */
+#define DISTILL_ERROR_BAD_INPUT 2   /* the caller's input is wrong: a parameter
+                                       combination, a tensor's shape, ... */
+#define DISTILL_ERROR_UNSUPPORTED 3 /* valid, but not something this plugin
+                                       can do (a device, a dtype) */
+#define DISTILL_ERROR_INTERNAL 4    /* a bug in the plugin */
+
 typedef struct distill_error {
     uint32_t struct_size;      /* sizeof(distill_error) as the plugin knew it */
-    int32_t code;              /* non-zero; 1 = generic failure, 2 = bad input */
+    int32_t code;              /* non-zero: a DISTILL_ERROR_* value */
     const char* message;       /* UTF-8, NUL-terminated; owned by the error,
                                   valid until release() */
     /* Frees the error and its message. Called exactly once by the owner.

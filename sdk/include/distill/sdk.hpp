@@ -234,15 +234,15 @@ distill_error* guard(F&& f) noexcept {
         f();
         return nullptr;
     } catch (const c10::Error& e) {
-        return make_error(1, e.what_without_backtrace());
+        return make_error(DISTILL_ERROR_FAILED, e.what_without_backtrace());
     } catch (const AbiError& e) {
         return make_error(e.code(), e.what());
     } catch (const std::invalid_argument& e) {
-        return make_error(2, e.what());
+        return make_error(DISTILL_ERROR_BAD_INPUT, e.what());
     } catch (const std::exception& e) {
-        return make_error(1, e.what());
+        return make_error(DISTILL_ERROR_FAILED, e.what());
     } catch (...) {
-        return make_error(1, "unknown exception");
+        return make_error(DISTILL_ERROR_INTERNAL, "unknown exception");
     }
 }
 

@@ -1,0 +1,29 @@
+// Issue 18: a plugin's error code decides the exit status. A loss that says
+// its input is wrong (DISTILL_ERROR_BAD_INPUT, a thrown std::invalid_argument)
+// during training is bad input: exit 2, the message names the plugin, the
+// run is recorded as failed with every row written so far.
+#include "train_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+namespace distill::train::testing {
+namespace {
+
+TEST(PluginErrors, ABadInputErrorFromComputeExits2NamingThePlugin) {
+    TempDir dir;
+    write_corpus(dir / "corpus");
+    // 0.5 s chunks as [32, 63] features: a 4096-point FFT is longer than the
+    // signal the stft loss sees, which it refuses as bad input.
+    const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\n",
+                                          "[[loss]]\nplugin = \"stft\"\nfft_sizes = [4096]\nhop_sizes = [1024]\n"
+                                          "win_lengths = [4096]\n");
+    const Finished f = run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db"});
+    EXPECT_EQ(f.exit_code, 2) << f.out << f.err;
+    EXPECT_NE(f.err.find("stft"), std::string::npos) << f.err;
+    EXPECT_NE(f.err.find("compute"), std::string::npos) << f.err;
+    store::RunStore db(dir / "runs.db", store::OpenMode::kReadOnly);
+    EXPECT_EQ(db.run(1).status, "failed");
+}
+
+}  // namespace
+}  // namespace distill::train::testing
