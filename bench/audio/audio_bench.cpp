@@ -7,6 +7,7 @@
 //   (default DIRs: /usr/share/sounds/sound-icons /usr/share/sounds/freedesktop/stereo)
 #include "audio/inversion.hpp"
 #include "audio/quality.hpp"
+#include "audio/stft.hpp"
 #include "audio/timeline.hpp"
 #include "data/audio_io.hpp"
 #include "data/features.hpp"
@@ -84,23 +85,40 @@ std::pair<double, double> feature_errors(const at::Tensor& original, const at::T
     return {mag_err.item<double>(), if_err.item<double>()};
 }
 
+// The IF channel as a power-weighted circular mean over each band,
+// angle(sum_k fb[m,k] |S_k|^2 e^{i dphi_k}) / pi, instead of the pipeline's
+// filter-weighted average of wrapped values: what a data option could
+// deliver, measured here before anyone builds it.
+at::Tensor with_weighted_if(const at::Tensor& features, const at::Tensor& chunks, const data::PipelineConfig& cfg,
+                            const audio::Inverter& inverter) {
+    const at::Tensor spec = audio::stft(chunks, inverter.geometry());  // [N, bins, T]
+    const at::Tensor power = at::real(spec).pow(2) + at::imag(spec).pow(2);
+    const at::Tensor phase = at::angle(spec);
+    at::Tensor dphi = at::zeros_like(phase);
+    const int64_t frames = phase.size(2);
+    dphi.narrow(2, 1, frames - 1).copy_(phase.narrow(2, 1, frames - 1) - phase.narrow(2, 0, frames - 1));
+    const at::Tensor fb = data::mel_filterbank(cfg);
+    const at::Tensor re = at::matmul(fb, power * at::cos(dphi)), im = at::matmul(fb, power * at::sin(dphi));
+    at::Tensor weighted = at::atan2(im, re) / kPi;
+    weighted.narrow(2, 0, 1).zero_();
+    const at::Tensor mel_power = at::expm1(features.select(1, 0));
+    weighted = at::where(mel_power < cfg.mask_threshold, at::zeros_like(weighted), weighted);
+    return at::stack({features.select(1, 0), weighted}, 1);
+}
+
 struct Row {
     std::string method;
     int64_t gl_iters, nnls_iters;
 };
 
-void oracle_table(const Corpus& corpus, const data::PipelineConfig& cfg, const audio::Inverter& inverter) {
+// `features` are inverted; feature errors compare the render's pipeline
+// features with `reference` (the pipeline's features of the chunks).
+void print_rows(const at::Tensor& chunks, const at::Tensor& features, const at::Tensor& reference,
+                const std::vector<Row>& rows, const data::PipelineConfig& cfg, const audio::Inverter& inverter) {
     const audio::StftGeometry g = inverter.geometry();
-    const at::Tensor features = data::extract_features(corpus.chunks, cfg);
-    const double seconds = static_cast<double>(corpus.chunks.numel()) / static_cast<double>(cfg.sample_rate);
-    std::printf("\n### %s: %lld files, %lld one-second chunks (%.0f s)\n\n", corpus.name.c_str(),
-                static_cast<long long>(corpus.files), static_cast<long long>(corpus.chunks.size(0)), seconds);
+    const double seconds = static_cast<double>(chunks.numel()) / static_cast<double>(cfg.sample_rate);
     std::printf("| phase | GL iters | NNLS iters | SC | LSD (dB) | MR-STFT | feat log-mel L1 | feat IF err | audio s / s |\n");
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    std::vector<Row> rows = {{"if", 0, audio::kDefaultNnlsIters}};
-    for (const int64_t iters : {8, 16, 32, 64, 128})
-        for (const char* method : {"gla", "if+gla"}) rows.push_back({method, iters, audio::kDefaultNnlsIters});
-    for (const int64_t nnls : {0, 20, 50, 200}) rows.push_back({"if+gla", audio::kDefaultGlIters, nnls});
     for (const Row& row : rows) {
         audio::InversionOptions options;
         options.phase = *audio::parse_phase_method(row.method);
@@ -109,15 +127,31 @@ void oracle_table(const Corpus& corpus, const data::PipelineConfig& cfg, const a
         const auto t0 = std::chrono::steady_clock::now();
         const at::Tensor rendered = inverter.invert(features, cfg.chunk_samples(), options);
         const double took = seconds_since(t0);
-        const auto [mel_err, if_err] = feature_errors(features, data::extract_features(rendered, cfg));
+        const auto [mel_err, if_err] = feature_errors(reference, data::extract_features(rendered, cfg));
         std::printf("| %s | %lld | %lld | %.3f | %.2f | %.3f | %.3f | %.3f | %.1f |\n", row.method.c_str(),
                     static_cast<long long>(row.gl_iters), static_cast<long long>(row.nnls_iters),
-                    audio::spectral_convergence(corpus.chunks, rendered, g),
-                    audio::log_spectral_distance(corpus.chunks, rendered, g),
-                    audio::multi_resolution_stft_distance(corpus.chunks, rendered, audio::default_resolutions()),
-                    mel_err, if_err, seconds / took);
+                    audio::spectral_convergence(chunks, rendered, g), audio::log_spectral_distance(chunks, rendered, g),
+                    audio::multi_resolution_stft_distance(chunks, rendered, audio::default_resolutions()), mel_err,
+                    if_err, seconds / took);
         std::fflush(stdout);
     }
+}
+
+void oracle_table(const Corpus& corpus, const data::PipelineConfig& cfg, const audio::Inverter& inverter) {
+    const at::Tensor features = data::extract_features(corpus.chunks, cfg);
+    std::printf("\n### %s: %lld files, %lld one-second chunks\n\n", corpus.name.c_str(),
+                static_cast<long long>(corpus.files), static_cast<long long>(corpus.chunks.size(0)));
+    std::vector<Row> rows = {{"if", 0, audio::kDefaultNnlsIters}};
+    for (const int64_t iters : {8, 16, 32, 64, 128})
+        for (const char* method : {"gla", "if+gla"}) rows.push_back({method, iters, audio::kDefaultNnlsIters});
+    for (const int64_t nnls : {0, 20, 50, 200}) rows.push_back({"if+gla", audio::kDefaultGlIters, nnls});
+    print_rows(corpus.chunks, features, features, rows, cfg, inverter);
+
+    std::printf("\nSame chunks, IF channel as a power-weighted circular mean (not a data option; measured here):\n\n");
+    std::vector<Row> weighted_rows = {{"if", 0, audio::kDefaultNnlsIters}};
+    for (const int64_t iters : {8, 16, 32}) weighted_rows.push_back({"if+gla", iters, audio::kDefaultNnlsIters});
+    print_rows(corpus.chunks, with_weighted_if(features, corpus.chunks, cfg, inverter), features, weighted_rows, cfg,
+               inverter);
 }
 
 // 10 s of one corpus as one file: the whole-file path (overlapping chunks,
