@@ -122,12 +122,13 @@ at::Tensor Inverter::griffin_lim(const at::Tensor& magnitude, const at::Tensor& 
 
 at::Tensor Inverter::invert(const at::Tensor& raw, int64_t length, const InversionOptions& options) const {
     const bool single = raw.dim() == 3;
-    const at::Tensor x = (single ? raw.unsqueeze(0) : raw).to(device_, at::kFloat);
-    TORCH_CHECK(x.dim() == 4 && x.size(1) == 2 && x.size(2) == cfg_.n_mels,
+    const at::Tensor x_in = (single ? raw.unsqueeze(0) : raw).to(device_, at::kFloat);
+    TORCH_CHECK(x_in.dim() == 4 && x_in.size(1) == 2 && x_in.size(2) == cfg_.n_mels,
                 "invert: features must be [N, 2, ", cfg_.n_mels, ", frames], got ", raw.sizes());
-    const int64_t frames = x.size(3);
-    TORCH_CHECK((frames - 1) * geometry_.hop > geometry_.n_fft / 2, "invert: ", frames,
-                " frames are too few for n_fft ", geometry_.n_fft, " and hop ", geometry_.hop);
+    // Griffin-Lim's STFT needs more than n_fft / 2 samples: a very short
+    // map (a file of a few milliseconds) gets silent frames after it.
+    const int64_t min_frames = geometry_.n_fft / (2 * geometry_.hop) + 2;
+    const at::Tensor x = x_in.size(3) >= min_frames ? x_in : at::constant_pad_nd(x_in, {0, min_frames - x_in.size(3)}, 0.0);
 
     // Model output may dip below 0 (zscore undone); mel power cannot.
     const at::Tensor mel_power = at::expm1(x.select(1, 0)).clamp_min(0.0);

@@ -16,7 +16,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 #include <thread>
 
@@ -202,7 +201,8 @@ std::vector<RenderedFile> render_run(const RenderRequest& request, const host::P
     if (!run) throw BadInput("run " + std::to_string(request.run_id) + " does not exist in " + db->path().string());
 
     std::vector<std::pair<std::string, std::string>> swept;
-    const experiment::Experiment exp = build_experiment(recorded_recipe(*db, *run), registry, swept);
+    const Recipe recipe = recorded_recipe(*db, *run);
+    const experiment::Experiment exp = build_experiment(recipe, registry, swept);
     const data::PipelineConfig& cfg = exp.data.pipeline;
     const c10::Device device = resolve_device(request.device);
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -222,9 +222,8 @@ std::vector<RenderedFile> render_run(const RenderRequest& request, const host::P
     LoadedModel model = load_model(exp, registry, device, checkpoint, *run, info);
     Renderer renderer(request, exp, model, device);
 
-    const fs::path out_dir = request.out_dir ? *request.out_dir
-                                             : run_dir_for(exp, *db, run->uuid, recorded_recipe(*db, *run).source.working_dir) /
-                                                   "render";
+    const fs::path out_dir =
+        request.out_dir ? *request.out_dir : run_dir_for(exp, *db, run->uuid, recipe.source.working_dir) / "render";
     std::vector<RenderedFile> written;
     std::set<fs::path> taken;
     const auto common = [&] {

@@ -114,6 +114,19 @@ TEST(Inversion, GriffinLimFromRandomPhaseIsSeeded) {
     EXPECT_FALSE(at::equal(a, inverter.invert(f, 48000, options)));
 }
 
+TEST(Inversion, AFewMillisecondsStillRender) {
+    const data::PipelineConfig cfg;
+    const Inverter inverter(cfg, at::Device(at::kCPU));
+    const ChunkLayout layout = plan_chunks(300, cfg);  // 300 samples: one frame of the file
+    const Chunks chunks = cut_chunks(harmonic_signal().narrow(0, 10000, 300), layout);
+    const at::Tensor joined = join_features(data::extract_features(chunks.audio, cfg), chunks.peaks, layout);
+    ASSERT_EQ(joined.size(2), 1);
+    const at::Tensor audio = inverter.invert(joined, 300, InversionOptions{});
+    ASSERT_EQ(audio.size(0), 300);
+    EXPECT_TRUE(at::isfinite(audio).all().item<bool>());
+    EXPECT_GT(audio.abs().max().item<double>(), 0.0);
+}
+
 // A whole file through overlapping chunks: the joined map is the file's own
 // map away from the edges, and the rendered audio has no clicks at borders.
 TEST(Timeline, JoinedChunksMatchTheWholeFileAndRenderWithoutSeams) {
