@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"plugins", &distill::cli::cmd_plugins, "list, describe or smoke-test the loadable plugins"},
     {"validate", &distill::cli::cmd_validate, "check an experiment file and print its resolved configuration"},
     {"runs", &distill::cli::cmd_runs, "list runs or show one run's params, plugins, epochs and events"},
+    {"render", &distill::cli::cmd_render, "turn a run's model back into sound: reconstruct files, sample, interpolate"},
     {"query", &distill::cli::cmd_query, "run one read-only SQL statement on the run database"},
     {"db", &distill::cli::cmd_db, "`db merge OUT IN...`: fold shard databases into one (runs keyed by uuid)"},
 };

@@ -1,5 +1,7 @@
 #include "session/run_session.hpp"
 
+#include "session/run_recipe.hpp"
+
 #include "data/dataset.hpp"
 #include "experiment/experiment.hpp"
 #include "experiment/sweep.hpp"
@@ -54,14 +56,6 @@ struct Prepared {
     train::WeightedLosses losses;
 };
 
-// What to build: the experiment text, where it came from, its --set list
-// and, for a sweep trial, its index in the grid.
-struct Recipe {
-    experiment::ExperimentSource source;
-    std::vector<std::string> overrides;
-    std::optional<int64_t> trial_index;
-};
-
 std::unique_ptr<store::RunStore> open_store(const RunRequest& request) {
     try {
         if (request.resume_run || (request.sweep_id && !request.experiment_file))
@@ -72,40 +66,9 @@ std::unique_ptr<store::RunStore> open_store(const RunRequest& request) {
     }
 }
 
-c10::Device resolve_device(const std::string& requested) {
-    if (requested == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
-    const c10::Device device(requested);  // "cpu", "cuda", "cuda:1"
-    if (device.is_cuda()) {
-        if (!torch::cuda::is_available())
-            throw BadInput("device = \"" + requested + "\" but LibTorch sees no GPU (use \"auto\" or \"cpu\")");
-        const int64_t index = device.has_index() ? device.index() : 0;
-        if (index >= static_cast<int64_t>(torch::cuda::device_count()))
-            throw BadInput("device = \"" + requested + "\" but only " + std::to_string(torch::cuda::device_count()) +
-                           " GPU(s) are visible");
-        return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
-    }
-    return device;
-}
-
-// A sweep trial is the experiment of that grid point (the same expansion
-// `distill sweep` made), so resume and sweeps rebuild it the same way.
-experiment::Experiment build(const Recipe& recipe, const host::PluginRegistry& registry,
-                             std::vector<std::pair<std::string, std::string>>& swept) {
-    try {
-        if (!recipe.trial_index) return experiment::load_experiment(recipe.source, recipe.overrides, registry);
-        experiment::Trial trial =
-            experiment::sweep_trial(recipe.source, recipe.overrides, registry, *recipe.trial_index);
-        if (!trial.error.empty()) throw BadInput(trial.error);
-        swept = trial.params;
-        return std::move(trial.experiment);
-    } catch (const experiment::ExperimentError& e) {
-        throw BadInput(e.what());
-    }
-}
-
 Prepared prepare(const Recipe& recipe, const host::PluginRegistry& registry, SessionListener& listener) {
     Prepared p;
-    p.exp = build(recipe, registry, p.swept);
+    p.exp = build_experiment(recipe, registry, p.swept);
     p.device = resolve_device(p.exp.device);
     // threads = 0 means every core (LibTorch's own default can be 1 under OpenMP).
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -205,18 +168,7 @@ Recipe resume_recipe(store::RunStore& db, int64_t run_id, SessionListener& liste
     }
     if (run->status == "completed")
         throw BadInput("run " + std::to_string(run_id) + " is already completed; nothing to resume");
-    Recipe recipe;
-    std::map<int, std::string> sets;
-    for (const auto& [key, value] : db.params(run_id)) {
-        if (key == "experiment.file") recipe.source.file = value;
-        if (key == "experiment.cwd") recipe.source.working_dir = value;
-        if (key.rfind("experiment.set.", 0) == 0) sets[std::stoi(key.substr(15))] = value;
-    }
-    if (recipe.source.file.empty())
-        throw BadInput("run " + std::to_string(run_id) + " has no recorded experiment; cannot resume");
-    for (const auto& [index, value] : sets) recipe.overrides.push_back(value);
-    recipe.trial_index = run->trial_index;
-    recipe.source.text = db.experiment_text(run->experiment_id);
+    Recipe recipe = recorded_recipe(db, *run);
     try {
         const auto on_disk = experiment::read_experiment_source(recipe.source.file);
         if (on_disk.text != recipe.source.text)
@@ -226,14 +178,6 @@ Recipe resume_recipe(store::RunStore& db, int64_t run_id, SessionListener& liste
         listener.info("note: " + recipe.source.file.string() + " is gone; resuming with the recorded experiment");
     }
     return recipe;
-}
-
-fs::path run_dir_for(const experiment::Experiment& exp, store::RunStore& db, const std::string& uuid,
-                     const fs::path& working_dir) {
-    if (exp.output.dir.empty()) return db.files_root() / uuid;
-    fs::path dir(exp.output.dir);
-    if (dir.is_relative()) dir = working_dir / dir;
-    return (dir / uuid).lexically_normal();
 }
 
 // The newest recorded checkpoint whose rows are all in the database. A
