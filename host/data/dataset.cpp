@@ -1,5 +1,7 @@
 #include "data/dataset.hpp"
 
+#include "data/augment.hpp"
+
 #include "data/audio_io.hpp"
 #include "data/chunker.hpp"
 #include "data/feature_cache.hpp"
@@ -129,6 +131,55 @@ CacheMeta build_entry(const fs::path& file, const PipelineConfig& cfg, const fs:
         if (report.status == DecodeStatus::kBadContent) writer.commit(false, report.error);
     }
     return meta;
+}
+
+// Decodes `file` again and streams `a.expansion` augmented copies of each of
+// its chunks (chunk 0's copies first) into a cache entry of their own.
+void build_augment_entry(const fs::path& file, const PipelineConfig& cfg, const AugmentConfig& a,
+                         const fs::path& entry_file, const std::string& key, const LoadOptions& opts,
+                         LoadCounts& counts) {
+    ++counts.decoded_files;
+    CacheWriter writer(entry_file, key, cfg.n_mels, cfg.frames());
+    const int64_t len = cfg.chunk_samples();
+    std::mt19937_64 rng = augment_rng(a, file);
+    std::vector<float> copies;
+    ChunkBatcher batcher(len, std::max<int64_t>(1, chunks_per_feature_batch(cfg, opts.feature_batch) / a.expansion),
+                         [&](const float* rows, int64_t n) {
+                             copies.resize(static_cast<size_t>(n * a.expansion * len));
+                             for (int64_t c = 0; c < n; ++c)
+                                 for (int64_t k = 0; k < a.expansion; ++k)
+                                     augment_chunk(rows + c * len, len, a, rng,
+                                                   copies.data() + (c * a.expansion + k) * len);
+                             const at::Tensor chunks = at::from_blob(copies.data(), {n * a.expansion, len}, at::kFloat);
+                             writer.append(extract_features(chunks, cfg).data_ptr<float>(), n * a.expansion);
+                             counts.augmented_chunks += n * a.expansion;
+                         });
+    const DecodeReport report =
+        stream_mono(file, cfg.sample_rate, [&batcher](const float* s, size_t n) { batcher.push(s, n); });
+    if (!report.ok()) throw DataError("augmenting " + file.string() + ": " + report.error);
+    batcher.finish();
+    writer.commit(true, "");
+}
+
+// The augmented copies of a usable file, from the cache or built now.
+CacheReader open_augment_entry(const fs::path& file, const PipelineConfig& cfg, const AugmentConfig& a,
+                               const fs::path& cache_dir, const LoadOptions& opts, LoadCounts& counts, Reporter& rep) {
+    const std::string key = augment_cache_key(cache_key(file, cfg), a);
+    const fs::path entry_file = cache_entry_path(cache_dir, key);
+    CacheReader reader;
+    std::string why;
+    const CacheRead read = reader.open(entry_file, key, why);
+    if (read == CacheRead::Hit && reader.meta().usable) return reader;
+    if (read == CacheRead::Corrupt) {
+        ++counts.corrupt_entries;
+        rep.line("warning: cache file " + entry_file.string() + " (augmented copies of " + file.string() +
+                 ") is corrupt (" + why + "); rebuilding it");
+    }
+    build_augment_entry(file, cfg, a, entry_file, key, opts, counts);
+    if (reader.open(entry_file, key, why) != CacheRead::Hit)
+        throw DataError("cache file " + entry_file.string() + " for " + file.string() +
+                        " cannot be read back right after writing it" + (why.empty() ? "" : ": " + why));
+    return reader;
 }
 
 // A usable file's cache entry, opened and checked, ready to be read into
@@ -263,7 +314,7 @@ at::Tensor undo_norm(const at::Tensor& x, const NormStats& s) {
 }
 
 Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const SplitConfig& split,
-                     const fs::path& cache_dir, const LoadOptions& opts) {
+                     const fs::path& cache_dir, const LoadOptions& opts, const AugmentConfig& augment) {
     validate_pipeline(cfg);
     if (split.split != "file" && split.split != "chunk")
         throw DataError("[data] split: must be \"file\" or \"chunk\", got \"" + split.split + "\"");
@@ -342,8 +393,10 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
     }
     const auto n_val = static_cast<int64_t>(std::count(chunk_is_val.begin(), chunk_is_val.end(), true));
 
-    // Pass 2: each entry read straight into its rows of the final tensors.
-    at::Tensor train_raw = allocate_items(n_chunks - n_val, cfg, "training");
+    // Pass 2: each entry read straight into its rows of the final tensors;
+    // augmented copies of training chunks after every original row.
+    const int64_t n_train = n_chunks - n_val;
+    at::Tensor train_raw = allocate_items(n_train + augment.expansion * n_train, cfg, "training");
     at::Tensor val_raw = allocate_items(n_val, cfg, "validation");
     const int64_t per_item = 2 * cfg.n_mels * cfg.frames();
     int64_t g = 0;
@@ -359,6 +412,23 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
         });
         g += chunks_of[f];
     }
+    if (augment.expansion > 0) {
+        std::vector<float> discard(static_cast<size_t>(per_item));  // copies of validation chunks
+        g = 0;
+        for (int64_t f = 0; f < n_files; ++f) {
+            const int64_t first = g;
+            g += chunks_of[f];
+            if (std::all_of(chunk_is_val.begin() + first, chunk_is_val.begin() + g, [](bool v) { return v; }))
+                continue;  // never augment a validation file
+            CacheReader copies = open_augment_entry(fs::path(ds.files[static_cast<size_t>(f)]), cfg, augment, cache_dir, opts, ds.counts, rep);
+            copies.read_into([&](int64_t copy) {
+                if (chunk_is_val[first + copy / augment.expansion]) return discard.data();
+                float* row = train_raw.data_ptr<float>() + static_cast<int64_t>(ds.train_file_of.size()) * per_item;
+                ds.train_file_of.push_back(f);
+                return row;
+            });
+        }
+    }
 
     ds.stats = compute_norm_stats(train_raw, cfg.normalize);
     normalise_in_place(train_raw, ds.stats);
@@ -372,7 +442,9 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
     s.precision(3);
     s << "data: " << n_files << " files, " << n_chunks << " chunks [2, " << cfg.n_mels << ", "
       << cfg.frames() << "] (train " << ds.train.size(0) << ", val " << ds.val.size(0)
-      << ", split by " << split.split << "); cache: " << ds.counts.cache_hits << " hit, "
+      << ", split by " << split.split << ")"
+      << (augment.expansion > 0 ? "; + " + std::to_string(augment.expansion * n_train) + " augmented training copies" : "")
+      << "; cache: " << ds.counts.cache_hits << " hit, "
       << ds.counts.decoded_files << " built; " << std::fixed << secs << " s";
     rep.line(s.str());
     return ds;

@@ -43,6 +43,7 @@ struct LoadCounts {
     int64_t feature_chunks = 0;     // chunks that went through the STFT this load
     int64_t cache_hits = 0;
     int64_t corrupt_entries = 0;    // detected, warned about and rebuilt
+    int64_t augmented_chunks = 0;   // augmented copies made this load (not from cache)
 };
 
 struct Dataset {
@@ -58,9 +59,12 @@ struct Dataset {
 // Discovers, decodes (or loads from cache), splits and normalises.
 // `cache_dir` is created when missing. Throws DataError for a missing path, a
 // folder with no usable audio, a corpus too small for the split, bad settings.
+// With augment.expansion > 0, every training chunk is followed in `train`
+// by that many augmented copies (train_file_of names their file); validation
+// is never augmented. The copies are cached like the features.
 Dataset load_dataset(const std::filesystem::path& dir, const PipelineConfig& cfg,
                      const SplitConfig& split, const std::filesystem::path& cache_dir,
-                     const LoadOptions& opts = {});
+                     const LoadOptions& opts = {}, const AugmentConfig& augment = {});
 
 // Statistics of raw items [N, 2, M, T] for cfg.normalize ("scale" | "zscore").
 NormStats compute_norm_stats(const at::Tensor& raw, const std::string& mode);

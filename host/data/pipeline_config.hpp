@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <climits>
 #include <string>
+#include <vector>
 
 namespace distill::data {
 
@@ -45,6 +46,22 @@ struct PipelineLimits {
     // STFT bins x frames of one chunk: the featuriser's temporaries are ~40
     // bytes each, so this keeps one chunk's working set under ~700 MB.
     static constexpr int64_t kMaxSpectrumCells = int64_t{1} << 24;
+};
+
+// Augmented copies of training chunks (the original design trained on 1 + 10
+// per chunk). expansion = 0: off, and nothing about the data changes. Each
+// copy, in order: speed perturbation (through the resampler), additive
+// Gaussian noise at a random SNR, gain, clamp to [-1, 1], re-cut or pad to
+// the chunk length, peak normalisation. Seeded from the experiment's seed.
+struct AugmentConfig {
+    int64_t expansion = 0;  // copies per training chunk
+    double speed_p = 0.5;
+    std::vector<double> speed_factors{0.9, 0.95, 1.0, 1.0, 1.05, 1.1};
+    double noise_p = 0.3;
+    double snr_min_db = 15.0, snr_max_db = 40.0;
+    double gain_p = 0.5;
+    double gain_min = 0.7, gain_max = 1.3;
+    uint64_t seed = 0;      // the experiment's seed
 };
 
 struct SplitConfig {

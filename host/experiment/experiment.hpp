@@ -38,6 +38,7 @@ struct DataSpec {
     std::string cache_dir;
     data::PipelineConfig pipeline;
     data::SplitConfig split;             // split.seed = the experiment seed
+    data::AugmentConfig augment;         // [data.augment]; seed = the experiment seed
 };
 
 struct ModelSpec {

@@ -93,8 +93,10 @@ std::vector<double> TableReader::reals(const std::string& key, const std::vector
     const toml::node* node = take(key);
     if (node == nullptr) return fallback;
     const auto* a = node->as_array();
-    const std::string wanted = path(key) + " must be a list of " + std::to_string(count) + " numbers";
-    if (a == nullptr || a->size() != count) fail(key, wanted + ", got " + describe_node(*node));
+    // count 0: any non-empty list.
+    const std::string wanted =
+        path(key) + " must be a list of " + (count == 0 ? std::string("one or more") : std::to_string(count)) + " numbers";
+    if (a == nullptr || (count == 0 ? a->empty() : a->size() != count)) fail(key, wanted + ", got " + describe_node(*node));
     std::vector<double> out;
     for (const auto& item : *a) {
         if (const auto* f = item.as_floating_point())

@@ -35,6 +35,7 @@ public:
     bool boolean(const std::string& key, bool fallback);
     std::string string(const std::string& key, const std::string& fallback,
                        const std::vector<std::string>& choices = {});
+    // A list of `count` numbers (0: one or more).
     std::vector<double> reals(const std::string& key, const std::vector<double>& fallback, size_t count,
                               const std::function<std::string(double)>& check);
     // A sub-table; `fail`s when the key holds something else.

@@ -144,13 +144,30 @@ fs::path user_cache_dir() {
     return fs::current_path() / ".distill-cache";
 }
 
+// [data.augment]: the original design's augmentations, off unless expansion > 0.
+void read_augment(const Document& doc, TableReader& data, data::AugmentConfig& a) {
+    TableReader r(doc, data.table("augment"), "data.augment");
+    reject_unknown(r, {"expansion", "speed_p", "speed_factors", "noise_p", "snr_db", "gain_p", "gain"});
+    a.expansion = r.integer("expansion", a.expansion, 0, 100);
+    a.speed_p = r.real("speed_p", a.speed_p, between(0, 1, false, false));
+    a.speed_factors = r.reals("speed_factors", a.speed_factors, 0, between(0.5, 2, false, false));
+    a.noise_p = r.real("noise_p", a.noise_p, between(0, 1, false, false));
+    const auto snr = r.reals("snr_db", {a.snr_min_db, a.snr_max_db}, 2, between(-20, 120, false, false));
+    if (snr[0] > snr[1]) r.fail("snr_db", "data.augment.snr_db must be [min, max] with min <= max");
+    a.snr_min_db = snr[0], a.snr_max_db = snr[1];
+    a.gain_p = r.real("gain_p", a.gain_p, between(0, 1, false, false));
+    const auto gain = r.reals("gain", {a.gain_min, a.gain_max}, 2, between(0, 10, true, false));
+    if (gain[0] > gain[1]) r.fail("gain", "data.augment.gain must be [min, max] with min <= max");
+    a.gain_min = gain[0], a.gain_max = gain[1];
+}
+
 void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& out) {
     const toml::table* table = top.table("data");
     if (table == nullptr)
         throw ExperimentError(doc.file.string() + ": [data] is required, with at least dir = \"CORPUS FOLDER\"");
     TableReader r(doc, table, "data");
     reject_unknown(r, {"dir", "cache_dir", "sample_rate", "chunk_seconds", "n_fft", "hop_length", "win_length",
-                       "n_mels", "fmin", "fmax", "mask_threshold", "normalize", "split"});
+                       "n_mels", "fmin", "fmax", "mask_threshold", "normalize", "split", "augment"});
     const std::string dir = r.string("dir", "");
     if (dir.empty()) r.fail("dir", "data.dir is required: the folder holding the corpus");
     fs::path path(dir);
@@ -206,6 +223,7 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
                                     std::to_string(p.chunk_samples()) + " samples, too short for data.n_fft = " +
                                     std::to_string(p.n_fft) + " (reflect padding needs more than n_fft/2)");
     e.data.split.split = r.string("split", e.data.split.split, {"file", "chunk"});
+    read_augment(doc, r, e.data.augment);
 
     out.emplace_back("data.dir", format_string(e.data.dir));
     out.emplace_back("data.cache_dir", format_string(e.data.cache_dir));
@@ -220,6 +238,16 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
     out.emplace_back("data.mask_threshold", format_double(p.mask_threshold));
     out.emplace_back("data.normalize", format_string(p.normalize));
     out.emplace_back("data.split", format_string(e.data.split.split));
+    const data::AugmentConfig& a = e.data.augment;
+    out.emplace_back("data.augment.expansion", std::to_string(a.expansion));
+    out.emplace_back("data.augment.speed_p", format_double(a.speed_p));
+    std::string factors = "[";
+    for (size_t i = 0; i < a.speed_factors.size(); ++i) factors += (i ? ", " : "") + format_double(a.speed_factors[i]);
+    out.emplace_back("data.augment.speed_factors", factors + "]");
+    out.emplace_back("data.augment.noise_p", format_double(a.noise_p));
+    out.emplace_back("data.augment.snr_db", "[" + format_double(a.snr_min_db) + ", " + format_double(a.snr_max_db) + "]");
+    out.emplace_back("data.augment.gain_p", format_double(a.gain_p));
+    out.emplace_back("data.augment.gain", "[" + format_double(a.gain_min) + ", " + format_double(a.gain_max) + "]");
 }
 
 void read_model(const Document& doc, TableReader& top, const host::PluginRegistry& registry, Experiment& e,
@@ -401,6 +429,7 @@ Experiment build_experiment(const Document& doc, const host::PluginRegistry& reg
 
     read_data(doc, top, e, out);
     e.data.split.seed = e.seed;
+    e.data.augment.seed = e.seed;
     read_train(doc, top, e, out);
     read_model(doc, top, registry, e, out);
     read_losses(doc, top, registry, e, out);

@@ -76,7 +76,8 @@ Prepared prepare(const Recipe& recipe, const host::PluginRegistry& registry, Ses
     try {
         data::LoadOptions options;
         options.log = [&listener](const std::string& line) { listener.info(line); };
-        p.data = data::load_dataset(p.exp.data.dir, p.exp.data.pipeline, p.exp.data.split, p.exp.data.cache_dir, options);
+        p.data = data::load_dataset(p.exp.data.dir, p.exp.data.pipeline, p.exp.data.split, p.exp.data.cache_dir, options,
+                                    p.exp.data.augment);
     } catch (const data::DataError& e) {
         throw BadInput(std::string("data.dir: ") + e.what());
     }

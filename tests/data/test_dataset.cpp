@@ -1,5 +1,7 @@
 // load_dataset end to end: cache behaviour, bad input, splits, normalisation.
 #include "data/audio_io.hpp"
+#include "data/augment.hpp"
+#include "data/chunker.hpp"
 #include "data/dataset.hpp"
 #include "data/features.hpp"
 
@@ -7,6 +9,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <cmath>
+#include <random>
 #include <set>
 
 namespace distill::data {
@@ -285,6 +289,88 @@ TEST(DatasetNorm, ScaleAndZscore) {
     EXPECT_NEAR(z.stats.std[0], s.stats.std[0], 1e-9 * s.stats.std[0]);
     EXPECT_TRUE(at::allclose(undo_norm(z.train, z.stats), undo_norm(s.train, s.stats), 1e-4, 1e-5));
     EXPECT_TRUE(at::allclose(apply_norm(undo_norm(z.val, z.stats), z.stats), z.val, 1e-5, 1e-5));
+}
+
+}  // namespace
+}  // namespace distill::data
+
+namespace distill::data {
+namespace {
+
+// Issue 13: augmented copies of training chunks.
+AugmentConfig augment_of(int64_t expansion, uint64_t seed) {
+    AugmentConfig a;
+    a.expansion = expansion;
+    a.seed = seed;
+    // Every augmentation on for every copy, so the test sees all of them.
+    a.speed_p = a.noise_p = a.gain_p = 1.0;
+    return a;
+}
+
+TEST(DatasetAugment, CopiesFollowTheTrainingChunksOnlyAndAreSeeded) {
+    Corpus c;
+    Captured log;
+    const PipelineConfig cfg;
+    const Dataset plain = load_dataset(c.dir, cfg, {}, c.cache, log.opts());
+    const Dataset aug = load_dataset(c.dir, cfg, {}, c.cache, log.opts(), augment_of(3, 0));
+    // 3 copies per training chunk, after the originals; validation untouched.
+    const int64_t n_train = plain.train.size(0);
+    ASSERT_EQ(aug.train.size(0), 4 * n_train);
+    EXPECT_EQ(aug.val.size(0), plain.val.size(0));
+    EXPECT_EQ(aug.val_file_of, plain.val_file_of);
+    // Every copy comes from a training file, never from a validation file.
+    std::set<int64_t> train_files(plain.train_file_of.begin(), plain.train_file_of.end());
+    std::set<int64_t> val_files(plain.val_file_of.begin(), plain.val_file_of.end());
+    ASSERT_EQ(static_cast<int64_t>(aug.train_file_of.size()), 4 * n_train);
+    for (size_t i = static_cast<size_t>(n_train); i < aug.train_file_of.size(); ++i) {
+        EXPECT_TRUE(train_files.count(aug.train_file_of[i])) << "copy " << i;
+        EXPECT_FALSE(val_files.count(aug.train_file_of[i])) << "copy " << i;
+    }
+    // The copies differ from their originals (speed, noise, gain).
+    const at::Tensor raw_first = aug.train.slice(0, 0, n_train);
+    const at::Tensor copies = aug.train.slice(0, n_train);
+    EXPECT_FALSE(at::allclose(copies.slice(0, 0, n_train), raw_first));
+
+    // Same seed: the same copies, from the cache (nothing decoded);
+    // another seed: other copies.
+    Captured again_log;
+    const Dataset again = load_dataset(c.dir, cfg, {}, c.cache, again_log.opts(), augment_of(3, 0));
+    EXPECT_EQ(again.counts.decoded_files, 0);
+    EXPECT_EQ(again.counts.augmented_chunks, 0);
+    EXPECT_TRUE(at::equal(again.train, aug.train));
+    const Dataset other = load_dataset(c.dir, cfg, {}, c.cache, log.opts(), augment_of(3, 1));
+    EXPECT_FALSE(at::equal(other.train.slice(0, n_train), aug.train.slice(0, n_train)));
+
+    // Built again from nothing with the same seed: identical copies.
+    fs::remove_all(c.cache);
+    const Dataset rebuilt = load_dataset(c.dir, cfg, {}, c.cache, log.opts(), augment_of(3, 0));
+    EXPECT_GT(rebuilt.counts.augmented_chunks, 0);
+    EXPECT_TRUE(at::equal(rebuilt.train, aug.train));
+}
+
+TEST(DatasetAugment, ExpansionZeroChangesNothing) {
+    Corpus c;
+    Captured log;
+    const Dataset plain = load_dataset(c.dir, {}, {}, c.cache, log.opts());
+    const Dataset off = load_dataset(c.dir, {}, {}, c.cache, log.opts(), AugmentConfig{});
+    EXPECT_TRUE(at::equal(plain.train, off.train));
+    EXPECT_EQ(off.counts.decoded_files, 0);
+}
+
+TEST(DatasetAugment, ACopyIsAPeakNormalisedChunkOfTheSameLength) {
+    std::vector<float> chunk(4800);
+    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = 0.5f * std::sin(0.05f * static_cast<float>(i));
+    peak_normalise(chunk.data(), static_cast<int64_t>(chunk.size()));
+    AugmentConfig a = augment_of(1, 7);
+    std::mt19937_64 rng_a = augment_rng(a, "/x.wav"), rng_b = augment_rng(a, "/x.wav");
+    std::vector<float> out_a(chunk.size()), out_b(chunk.size());
+    augment_chunk(chunk.data(), static_cast<int64_t>(chunk.size()), a, rng_a, out_a.data());
+    augment_chunk(chunk.data(), static_cast<int64_t>(chunk.size()), a, rng_b, out_b.data());
+    EXPECT_EQ(out_a, out_b);
+    float peak = 0;
+    for (const float v : out_a) peak = std::max(peak, std::abs(v));
+    EXPECT_NEAR(peak, 1.0f, 1e-5);
+    EXPECT_NE(out_a, chunk);
 }
 
 }  // namespace

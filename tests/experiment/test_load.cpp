@@ -165,3 +165,28 @@ TEST_F(ExperimentTest, UnknownSetKeysAreErrorsWithSuggestions) {
 
 }  // namespace
 }  // namespace distill::test
+
+namespace distill::test {
+namespace {
+
+TEST_F(ExperimentTest, AugmentIsOffByDefaultAndEveryKeyIsChecked) {
+    const auto off = load(write("plain.toml", "[data]\ndir = \"corpus\"\n"));
+    EXPECT_EQ(off.data.augment.expansion, 0);
+    const auto on = load(write("aug.toml", "seed = 9\n[data]\ndir = \"corpus\"\n[data.augment]\nexpansion = 10\n"
+                                           "speed_factors = [0.9, 1.1]\nsnr_db = [20, 30]\n"));
+    EXPECT_EQ(on.data.augment.expansion, 10);
+    EXPECT_EQ(on.data.augment.seed, 9u);  // the experiment's seed
+    EXPECT_EQ(on.data.augment.speed_factors, (std::vector<double>{0.9, 1.1}));
+    EXPECT_EQ(on.data.augment.snr_min_db, 20.0);
+    const auto set = load(write("s.toml", "[data]\ndir = \"corpus\"\n"), {"data.augment.expansion=2"});
+    EXPECT_EQ(set.data.augment.expansion, 2);
+    EXPECT_NE(error_of(write("bad.toml", "[data]\ndir = \"corpus\"\n[data.augment]\ngain = [1.3, 0.7]\n")).find(
+                  "data.augment.gain must be [min, max]"),
+              std::string::npos);
+    EXPECT_NE(error_of(write("bad2.toml", "[data]\ndir = \"corpus\"\n[data.augment]\nexpansoin = 3\n")).find(
+                  "did you mean 'expansion'"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace distill::test
