@@ -1,5 +1,6 @@
 // distill db merge OUT.db IN.db... : fold shard databases into one.
 #include "cli/commands.hpp"
+#include "common/suggest.hpp"
 #include "store/merge.hpp"
 
 #include <iomanip>
@@ -20,7 +21,7 @@ int cmd_db(const Args& args) {
         return kExitOk;
     }
     const std::string action = vm.count("action") ? vm["action"].as<std::string>() : "";
-    if (action != "merge") throw UsageError("db: unknown action '" + action + "' (merge)");
+    if (action != "merge") throw UsageError("db: unknown action '" + action + "'" + did_you_mean(action, {"merge"}) + " (merge)");
     const auto files = vm.count("files") ? vm["files"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (files.size() < 2) throw UsageError("db merge: give the output database and at least one input");
     const std::vector<std::filesystem::path> inputs(files.begin() + 1, files.end());

@@ -1,5 +1,6 @@
 // distill plugins list | describe ID | check ID
 #include "cli/commands.hpp"
+#include "common/suggest.hpp"
 #include "plugins/abi_check.hpp"
 #include "plugins/plugin_instance.hpp"
 
@@ -20,9 +21,16 @@ int list_plugins(const host::PluginRegistry& registry) {
     return registry.refusals().empty() ? kExitOk : kExitBadInput;
 }
 
+std::vector<std::string> all_ids(const host::PluginRegistry& registry) {
+    std::vector<std::string> ids;
+    for (const auto& p : registry.plugins()) ids.push_back(p.id());
+    return ids;
+}
+
 int describe_plugin(const host::PluginRegistry& registry, const std::string& id) {
     const host::LoadedPlugin* p = registry.find(id);
-    if (p == nullptr) throw host::PluginNotFound("unknown plugin '" + id + "' (see `distill plugins list`)");
+    if (p == nullptr) throw host::PluginNotFound("unknown plugin '" + id + "'" + did_you_mean(id, all_ids(registry)) +
+                                    " (see `distill plugins list`)");
     const auto& d = *p->descriptor;
     std::cout << d.id << " (" << host::kind_name(d.kind) << " plugin, version " << d.version << ")\n"
               << "  " << (d.summary ? d.summary : "") << "\n"
@@ -54,7 +62,8 @@ int64_t int_param_or(const host::ParamValues& params, const std::string& name, i
 // tensors: the quickest way for a plugin author to see it load and work.
 int check_plugin(const host::PluginRegistry& registry, const std::string& id) {
     const host::LoadedPlugin* p = registry.find(id);
-    if (p == nullptr) throw host::PluginNotFound("unknown plugin '" + id + "' (see `distill plugins list`)");
+    if (p == nullptr) throw host::PluginNotFound("unknown plugin '" + id + "'" + did_you_mean(id, all_ids(registry)) +
+                                    " (see `distill plugins list`)");
     const host::ParamValues params = host::resolve_params(*p->descriptor, {});
     at::manual_seed(0);
     if (p->kind() == DISTILL_KIND_MODEL) {
@@ -105,7 +114,8 @@ int cmd_plugins(const Args& args) {
     const auto registry = load_plugins(vm);
     if (action == "list") return list_plugins(registry);
     if (action != "describe" && action != "check")
-        throw UsageError("plugins: unknown action '" + action + "' (list, describe, check)");
+        throw UsageError("plugins: unknown action '" + action + "'" +
+                         did_you_mean(action, {"list", "describe", "check"}) + " (list, describe, check)");
     if (!vm.count("id")) throw UsageError("plugins " + action + ": which plugin? (distill plugins " + action + " ID)");
     const std::string id = vm["id"].as<std::string>();
     return action == "describe" ? describe_plugin(registry, id) : check_plugin(registry, id);

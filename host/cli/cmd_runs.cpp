@@ -1,6 +1,7 @@
 // distill runs list | show ID [--db PATH]
 #include "cli/commands.hpp"
 #include "store/query.hpp"
+#include "common/suggest.hpp"
 #include "session/run_files.hpp"
 #include "session/run_session.hpp"
 #include "store/run_store.hpp"
@@ -148,7 +149,8 @@ int cmd_runs(const Args& args) {
     }
     const std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
     if (action != "list" && action != "show" && action != "gc")
-        throw UsageError("runs: unknown action '" + action + "' (list, show, gc)");
+        throw UsageError("runs: unknown action '" + action + "'" + did_you_mean(action, {"list", "show", "gc"}) +
+                         " (list, show, gc)");
     if (action == "show" && !vm.count("id")) throw UsageError("runs show: which run? (distill runs show ID)");
     try {
         if (action == "gc") {

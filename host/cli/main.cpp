@@ -1,6 +1,7 @@
 // distill: run TOML-described audio VAE experiments with pluggable models and
 // losses, and keep every metric in SQLite.
 #include "cli/commands.hpp"
+#include "common/suggest.hpp"
 #include "data/errors.hpp"
 #include "plugins/plugin_instance.hpp"
 
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
         print_help();
         return kExitOk;
     }
-    if (first == "--version") {
+    if (first == "--version" || first == "-V" || first == "version") {
         std::cout << "distill " << DISTILL_VERSION << " (plugin ABI " << DISTILL_ABI_MAJOR << "." << DISTILL_ABI_MINOR
                   << ", LibTorch " << distill::host::host_torch_version() << ")\n";
         return kExitOk;
@@ -91,6 +92,9 @@ int main(int argc, char** argv) {
             return kExitRunFailed;
         }
     }
-    std::cerr << "distill: unknown command '" << first << "' (see `distill --help`)\n";
+    std::vector<std::string> names{"help", "version"};
+    for (const auto& c : kCommands) names.push_back(c.name);
+    std::cerr << "distill: unknown command '" << first << "'" << distill::did_you_mean(first, names)
+              << " (see `distill --help`)\n";
     return kExitBadInput;
 }

@@ -291,3 +291,21 @@ TEST(PluginsCommand, DescribeShowsSchemaAndCheckCallsThePlugin) {
     EXPECT_EQ(r.status, 2) << r.output;
     EXPECT_TRUE(contains(r.output, "unknown plugin 'nope'")) << r.output;
 }
+
+// Issue 18: a CLI that guides.
+TEST(PluginsCommand, TyposGetASuggestionAndVersionAnswers) {
+    auto r = run_command(std::string(DISTILL_BINARY) + " rnu");
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "unknown command 'rnu' (did you mean 'run'?)")) << r.output;
+    r = run_command(std::string(DISTILL_BINARY) + " plugins describe test_squre --plugin-path " + kGood.string());
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "unknown plugin 'test_squre' (did you mean 'test_square'?)")) << r.output;
+    r = run_command(std::string(DISTILL_BINARY) + " plugins lsit --plugin-path " + kGood.string());
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "did you mean 'list'?")) << r.output;
+    for (const char* flag : {" version", " -V", " --version"}) {
+        r = run_command(std::string(DISTILL_BINARY) + flag);
+        EXPECT_EQ(r.status, 0) << flag << ": " << r.output;
+        EXPECT_TRUE(contains(r.output, "plugin ABI 1.")) << flag << ": " << r.output;
+    }
+}
