@@ -48,7 +48,8 @@ int list_runs(store::RunStore& db) {
         std::string experiment = select.getColumn(1).getString();
         if (!select.getColumn(7).isNull()) experiment += " #" + std::to_string(select.getColumn(7).getInt64());
         std::string best = format_number(select.getColumn(5));
-        if (!select.getColumn(6).isNull()) best += " (" + std::to_string(select.getColumn(6).getInt64()) + ")";
+        // Epochs are counted from 1 wherever a person reads them (the database is 0-based).
+        if (!select.getColumn(6).isNull()) best += " (" + std::to_string(select.getColumn(6).getInt64() + 1) + ")";
         std::cout << std::left << std::setw(6) << select.getColumn(0).getInt64() << std::setw(24) << experiment
                   << std::setw(12) << select.getColumn(2).getString() << std::setw(25)
                   << select.getColumn(3).getString() << std::setw(10)
@@ -93,7 +94,7 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
               << "val" << std::setw(13) << "val_recon" << std::setw(13) << "val_kl" << std::setw(13) << "lr"
               << "elapsed\n";
     while (epochs.executeStep()) {
-        std::cout << "  " << std::setw(7) << epochs.getColumn(0).getInt64();
+        std::cout << "  " << std::setw(7) << epochs.getColumn(0).getInt64() + 1;
         for (int i = 1; i <= 5; ++i) std::cout << std::setw(13) << format_number(epochs.getColumn(i));
         std::cout << format_duration(epochs.getColumn(6).isNull() ? NAN : epochs.getColumn(6).getDouble()) << "\n";
     }

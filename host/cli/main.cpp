@@ -35,7 +35,8 @@ void print_help() {
               << " - experiment runner for small-corpus generative audio\n\n"
                  "usage: distill <command> [options]\n\ncommands:\n";
     for (const auto& c : kCommands) std::cout << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
-    std::cout << "\n`distill <command> --help` shows a command's options.\n"
+    std::cout << "  version   print the version, the plugin ABI and the LibTorch version (also -V)\n"
+                 "\n`distill <command> --help` shows a command's options.\n"
                  "exit status: 0 success, 1 a run failed or diverged, 2 bad input (file, key, plugin, option or\n"
                  "  database), 124 `query --timeout` ran out, 130/143 stopped by SIGINT/SIGTERM (the run is\n"
                  "  checkpointed and marked interrupted; the command that resumes it is printed).\n"

@@ -88,10 +88,11 @@ TEST(RunsCli, ListAndShow) {
     const std::string db = make_db(dir);
     auto [code, out] = run_command(distill("runs list --db " + db));
     EXPECT_EQ(code, 0) << out;
-    // Best val loss is epoch 0's 2.5 (inf is larger).
+    // Best val loss is epoch 0's 2.5 (inf is larger), printed as epoch 1:
+    // epochs are counted from 1 wherever a person reads them.
     EXPECT_NE(out.find("quick"), std::string::npos) << out;
     EXPECT_NE(out.find("completed"), std::string::npos) << out;
-    EXPECT_NE(out.find("2.5 (0)"), std::string::npos) << out;
+    EXPECT_NE(out.find("2.5 (1)"), std::string::npos) << out;
     std::tie(code, out) = run_command(distill("runs show 1 --db " + db));
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("train.lr = 0.001"), std::string::npos) << out;
