@@ -8,6 +8,7 @@
 
 #include <SQLiteCpp/Column.h>
 #include <SQLiteCpp/Statement.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <iomanip>
@@ -109,6 +110,28 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
         total += a.bytes;
     }
     std::cout << "  total " << session::format_bytes(total) << " under " << (db.files_root() / run->uuid).string() << "\n";
+
+    // `render --reconstruct` measures the model against the representation's
+    // ceiling on the same file (docs/audio.md).
+    bool header = false;
+    double model_sum = 0, ceiling_sum = 0;
+    int rendered = 0;
+    for (const auto& e : db.events(id, "render")) {
+        const auto data = nlohmann::json::parse(e.data_json, nullptr, false);
+        if (data.is_discarded() || !data.contains("model") || !data.contains("ceiling")) continue;
+        if (!header) std::cout << "reconstructions (spectral convergence, lower is better):\n";
+        header = true;
+        const double model = data["model"].value("spectral_convergence", NAN);
+        const double ceiling = data["ceiling"].value("spectral_convergence", NAN);
+        std::ostringstream line;
+        line << std::setprecision(3) << "  model SC " << model << " - representation ceiling " << ceiling << "  "
+             << data.value("source", std::string("?"));
+        std::cout << line.str() << "\n";
+        model_sum += model, ceiling_sum += ceiling, ++rendered;
+    }
+    if (rendered > 1)
+        std::cout << std::setprecision(3) << "  mean over " << rendered << ": model SC " << model_sum / rendered
+                  << " - representation ceiling " << ceiling_sum / rendered << "\n";
 
     SQLite::Statement events(db.db(),
                              "SELECT at, epoch, step, kind, message FROM events WHERE run_id = ?1 ORDER BY rowid");

@@ -14,5 +14,6 @@ int cmd_run(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_validate(const Args& args);
 int cmd_db(const Args& args);
+int cmd_oracle(const Args& args);
 
 }  // namespace distill::cli

@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"runs", &distill::cli::cmd_runs, "list runs or show one run's params, plugins, epochs and events"},
     {"render", &distill::cli::cmd_render, "turn a run's model back into sound: reconstruct files, sample, interpolate"},
     {"query", &distill::cli::cmd_query, "run one read-only SQL statement on the run database"},
+    {"oracle", &distill::cli::cmd_oracle, "the best audio the data representation can give (no model), per file"},
     {"db", &distill::cli::cmd_db, "`db merge OUT IN...`: fold shard databases into one (runs keyed by uuid)"},
 };
 

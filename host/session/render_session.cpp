@@ -1,5 +1,6 @@
 #include "session/render_session.hpp"
 
+#include "audio/oracle.hpp"
 #include "audio/timeline.hpp"
 #include "audio/wav_out.hpp"
 #include "data/audio_io.hpp"
@@ -155,6 +156,7 @@ public:
     }
 
     at::Tensor invert(const at::Tensor& raw, int64_t length) { return inverter_.invert(raw, length, request_.inversion); }
+    const audio::Inverter& inverter() const { return inverter_; }
     const data::PipelineConfig& config() const { return cfg_; }
 
 private:
@@ -252,9 +254,26 @@ std::vector<RenderedFile> render_run(const RenderRequest& request, const host::P
         const audio::ChunkLayout layout = audio::plan_chunks(samples, cfg);
         const audio::Chunks chunks = audio::cut_chunks(in.audio, layout);
         const at::Tensor joined = audio::join_features(renderer.reconstruct_chunks(chunks.audio), chunks.peaks, layout);
+        const at::Tensor rendered = renderer.invert(joined, samples);
+        // The same file through the representation alone (no model): the
+        // ceiling the model's reconstruction is measured against.
+        const at::Tensor original = audio::join_features(data::extract_features(chunks.audio.to(device), cfg),
+                                                         chunks.peaks, layout);
+        const at::Tensor ceiling = renderer.invert(original, samples);
+        const at::Tensor reference = in.audio.to(device).unsqueeze(0);
+        const auto metrics = [](const audio::RoundTripMetrics& m) {
+            return nlohmann::json{{"spectral_convergence", m.spectral_convergence},
+                                  {"log_spectral_distance_db", m.log_spectral_distance_db},
+                                  {"mrstft", m.mrstft}};
+        };
         nlohmann::json params = common();
-        params.update({{"mode", "reconstruct"}, {"source", fs::absolute(in.file).string()}, {"chunks", layout.count}});
-        emit(unique_name(out_dir, in.file.stem().string() + ".recon", taken), renderer.invert(joined, samples),
+        params.update({{"mode", "reconstruct"}, {"source", fs::absolute(in.file).string()}, {"chunks", layout.count},
+                       {"model", metrics(audio::compare_audio(reference, rendered.unsqueeze(0), cfg, renderer.inverter()))},
+                       {"ceiling", metrics(audio::compare_audio(reference, ceiling.unsqueeze(0), cfg, renderer.inverter()))}});
+        info("  model SC " + std::to_string(params["model"]["spectral_convergence"].get<double>()).substr(0, 5) +
+             " - representation ceiling " +
+             std::to_string(params["ceiling"]["spectral_convergence"].get<double>()).substr(0, 5));
+        emit(unique_name(out_dir, in.file.stem().string() + ".recon", taken), rendered,
              "reconstruction of " + in.file.string(), params);
     }
 

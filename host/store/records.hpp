@@ -63,6 +63,13 @@ struct ArtifactRow {
     std::string sha256, created_at;
 };
 
+// One row of `distill oracle`: a file's round trip (file empty: the total).
+struct OracleRow {
+    std::string file;
+    int64_t chunks = 0;
+    double spectral_convergence = 0, log_spectral_distance_db = 0, mrstft = 0, mel_error = 0, if_error = 0;
+};
+
 // What a sweep recorded about itself, enough to rebuild every trial.
 struct SweepRecord {
     int64_t id = 0, experiment_id = 0;

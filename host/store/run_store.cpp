@@ -203,6 +203,46 @@ std::optional<RunRecord> RunStore::find_run_by_uuid(const std::string& uuid) {
     return read_run(select);
 }
 
+std::vector<OracleRow> RunStore::oracle_results(const std::string& settings_hash, const std::string& corpus_fingerprint) {
+    SQLite::Statement select(*db_,
+                             "SELECT file, chunks, spectral_convergence, log_spectral_distance_db, mrstft, mel_error, "
+                             "if_error FROM oracle_results WHERE settings_hash = ?1 AND corpus_fingerprint = ?2 "
+                             "ORDER BY file = '', rowid");
+    select.bind(1, settings_hash);
+    select.bind(2, corpus_fingerprint);
+    std::vector<OracleRow> rows;
+    while (select.executeStep())
+        rows.push_back({select.getColumn(0).getString(), select.getColumn(1).getInt64(), select.getColumn(2).getDouble(),
+                        select.getColumn(3).getDouble(), select.getColumn(4).getDouble(), select.getColumn(5).getDouble(),
+                        select.getColumn(6).getDouble()});
+    return rows;
+}
+
+void RunStore::record_oracle(const std::string& settings_hash, const std::string& settings_json,
+                             const std::string& corpus_fingerprint, const std::vector<OracleRow>& rows) {
+    write_transaction(*db_, [&] {
+        SQLite::Statement insert(*db_,
+                                 "INSERT OR REPLACE INTO oracle_results (settings_hash, settings, corpus_fingerprint, file, "
+                                 "chunks, spectral_convergence, log_spectral_distance_db, mrstft, mel_error, if_error, "
+                                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+        for (const auto& r : rows) {
+            insert.bind(1, settings_hash);
+            insert.bind(2, settings_json);
+            insert.bind(3, corpus_fingerprint);
+            insert.bind(4, r.file);
+            insert.bind(5, r.chunks);
+            insert.bind(6, r.spectral_convergence);
+            insert.bind(7, r.log_spectral_distance_db);
+            insert.bind(8, r.mrstft);
+            insert.bind(9, r.mel_error);
+            insert.bind(10, r.if_error);
+            insert.bind(11, now_iso8601());
+            insert.exec();
+            insert.reset();
+        }
+    });
+}
+
 std::vector<RunRecord> RunStore::runs_with_status(const std::string& status) {
     SQLite::Statement select(*db_, std::string(kRunColumns) + "WHERE status = ?1 ORDER BY id");
     select.bind(1, status);

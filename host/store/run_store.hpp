@@ -119,6 +119,11 @@ public:
     // An artifact's stored path as an absolute path.
     std::filesystem::path resolve(const std::string& stored_path) const;
     std::optional<RunRecord> find_run_by_uuid(const std::string& uuid);
+
+    // The oracle's rows for these settings and corpus (empty: never measured).
+    std::vector<OracleRow> oracle_results(const std::string& settings_hash, const std::string& corpus_fingerprint);
+    void record_oracle(const std::string& settings_hash, const std::string& settings_json,
+                       const std::string& corpus_fingerprint, const std::vector<OracleRow>& rows);
     std::vector<RunRecord> runs_with_status(const std::string& status);
 
     // Readers for the CLI and tests.

@@ -169,6 +169,23 @@ ALTER TABLE sweeps ADD COLUMN source_path TEXT;
 ALTER TABLE sweeps ADD COLUMN identity TEXT;
 CREATE INDEX sweeps_by_identity ON sweeps(identity);
 
+-- `distill oracle`: the best a representation can give, per data settings
+-- and corpus (no model). file = '' holds the total over the files.
+CREATE TABLE oracle_results (
+  settings_hash      TEXT NOT NULL,
+  settings           TEXT NOT NULL,
+  corpus_fingerprint TEXT NOT NULL,
+  file               TEXT NOT NULL,
+  chunks             INTEGER NOT NULL,
+  spectral_convergence REAL,
+  log_spectral_distance_db REAL,
+  mrstft             REAL,
+  mel_error          REAL,
+  if_error           REAL,
+  created_at         TEXT NOT NULL,
+  PRIMARY KEY (settings_hash, corpus_fingerprint, file)
+);
+
 CREATE TABLE artifacts (
   run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
   kind       TEXT NOT NULL,

@@ -2,6 +2,7 @@
 // step, and the oracle round trip (audio -> features -> audio) on a
 // generated harmonic signal and on a real recording.
 #include "audio/inversion.hpp"
+#include "audio/oracle.hpp"
 #include "audio/quality.hpp"
 #include "audio/stft.hpp"
 #include "audio/timeline.hpp"
@@ -156,6 +157,37 @@ TEST(Timeline, JoinedChunksMatchTheWholeFileAndRenderWithoutSeams) {
     // concatenated score 7 to 10 in bench/audio.
     EXPECT_LT(seam_ratio(rendered, borders), 1.5 * seam_ratio(x, borders));
     EXPECT_LT(spectral_convergence(x.unsqueeze(0), rendered.unsqueeze(0), inverter.geometry()), 0.25);  // measured 0.145
+}
+
+}  // namespace
+}  // namespace distill::audio
+
+namespace distill::audio {
+namespace {
+
+// Issue 20: the representation's ceiling moves with its resolution: more mel
+// bands, less lost (measured on a generated signal with steady harmonics and
+// a chirp, so the fine spectrum matters).
+TEST(Oracle, SpectralConvergenceFallsAsMelBandsRise) {
+    const int64_t n = 48000;
+    const at::Tensor t = at::arange(n, at::kDouble) / 48000.0;
+    at::Tensor x = at::sin(2 * kPi * (300.0 * t + 2000.0 * t * t));  // 300 Hz -> 4300 Hz chirp
+    for (int k = 1; k <= 6; ++k) x += at::sin(2 * kPi * 173.0 * k * t) / k;
+    const at::Tensor chunk = (x / x.abs().max()).to(at::kFloat).unsqueeze(0);
+    double previous = 1e9;
+    for (const int64_t mels : {64, 128, 256, 512}) {
+        data::PipelineConfig cfg;
+        cfg.n_mels = mels;
+        const Inverter inverter(cfg, at::Device(at::kCPU));
+        const RoundTripMetrics m = oracle_round_trip(chunk, cfg, inverter, InversionOptions{});
+        EXPECT_LT(m.spectral_convergence, previous) << mels << " bands";
+        previous = m.spectral_convergence;
+    }
+    data::PipelineConfig wide;
+    wide.n_mels = 512;
+    EXPECT_GT(empty_mel_bands(wide), 0) << "512 bands at n_fft 2048 leave some empty";
+    data::PipelineConfig narrow;
+    EXPECT_EQ(empty_mel_bands(narrow), 0);
 }
 
 }  // namespace

@@ -3,11 +3,14 @@
 #include "store/run_store.hpp"
 #include "train_fixture.hpp"
 
+#include <SQLiteCpp/Statement.h>
+#include <nlohmann/json.hpp>
 #include <sndfile.h>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -36,6 +39,13 @@ Wav read_wav(const fs::path& file) {
     sf_readf_float(f, w.samples.data(), info.frames);
     sf_close(f);
     return w;
+}
+
+std::string read_text_file(const fs::path& file) {
+    std::ifstream in(file);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
 }
 
 std::string bytes_of(const fs::path& file) {
@@ -109,6 +119,64 @@ TEST_F(Render, ReconstructWritesOneFullLength48kWavPerInputAndRecordsEach) {
         events += e.data_json.find("\"mode\":\"reconstruct\"") != std::string::npos &&
                   e.data_json.find("\"gl_iters\"") != std::string::npos;
     EXPECT_GE(events, files.size());
+}
+
+// Issue 20: every reconstruction is measured against the representation's
+// ceiling on the same file, and `runs show` puts the two side by side.
+TEST_F(Render, ReconstructRecordsModelAndCeilingAndRunsShowPrintsThem) {
+    const Finished f = render({"--reconstruct", (root() / "corpus" / "clip0.wav").string(), "--out",
+                               (root() / "measured").string()});
+    ASSERT_EQ(f.exit_code, 0) << f.err << f.out;
+    store::RunStore store(db(), store::OpenMode::kReadOnly);
+    bool measured = false;
+    for (const auto& e : store.events(1, "render")) {
+        if (e.data_json.find("clip0.wav") == std::string::npos || e.data_json.find("measured") == std::string::npos)
+            continue;
+        const auto data = nlohmann::json::parse(e.data_json);
+        const double model = data["model"]["spectral_convergence"], ceiling = data["ceiling"]["spectral_convergence"];
+        EXPECT_TRUE(std::isfinite(model) && std::isfinite(ceiling)) << e.data_json;
+        EXPECT_GT(model, 0.0);
+        // Two epochs of a tiny model cannot beat the representation itself.
+        EXPECT_GE(model, ceiling) << e.data_json;
+        measured = true;
+    }
+    EXPECT_TRUE(measured);
+    const Finished show = run_distill(root(), {"runs", "show", "1", "--db", db().string()});
+    ASSERT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("model SC "), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find(" - representation ceiling "), std::string::npos) << show.out;
+}
+
+// Issue 20: `distill oracle` on the run's own experiment: stored once, read
+// back the second time, refused for a sweep that would need training.
+TEST_F(Render, OracleStoresItsRowsAndReadsThemBack) {
+    const fs::path exp = root() / "exp.toml";
+    const Finished first = run_distill(root(), {"oracle", exp.string(), "--db", "oracle.db", "--gl-iters", "4"});
+    ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+    EXPECT_EQ(first.out.find("stored result"), std::string::npos) << first.out;
+    // The printed total equals the stored total.
+    store::RunStore store(root() / "oracle.db", store::OpenMode::kReadOnly);
+    SQLite::Statement total(store.db(), "SELECT chunks, spectral_convergence FROM oracle_results WHERE file = ''");
+    ASSERT_TRUE(total.executeStep());
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "%7lld %7.3f", static_cast<long long>(total.getColumn(0).getInt64()),
+                  total.getColumn(1).getDouble());
+    EXPECT_NE(first.out.find(std::string("total") + std::string(48 - 5, ' ') + " " + expected), std::string::npos)
+        << expected << "\n" << first.out;
+    EXPECT_FALSE(total.executeStep()) << "one total per settings and corpus";
+
+    const Finished again = run_distill(root(), {"oracle", exp.string(), "--db", "oracle.db", "--gl-iters", "4"});
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_NE(again.out.find("stored result, nothing decoded"), std::string::npos) << again.out;
+
+    std::ofstream(root() / "swept.toml") << read_text_file(exp) << "\n[sweep]\n\"train.lr\" = [1e-3, 5e-4]\n";
+    const Finished swept = run_distill(root(), {"oracle", (root() / "swept.toml").string(), "--db", "oracle.db"});
+    EXPECT_EQ(swept.exit_code, 2) << swept.out;
+    EXPECT_NE(swept.err.find("\"train.lr\" is not a data setting"), std::string::npos) << swept.err;
+    const Finished too_many = run_distill(root(), {"oracle", exp.string(), "--db", "oracle.db", "--set",
+                                                   "data.n_mels=300"});  // n_fft 512: 257 bins
+    EXPECT_EQ(too_many.exit_code, 2) << too_many.out;
+    EXPECT_NE(too_many.err.find("data.n_mels"), std::string::npos) << too_many.err;
 }
 
 TEST_F(Render, DefaultOutputIsTheRunsFolder) {
