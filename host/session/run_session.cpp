@@ -2,6 +2,7 @@
 
 #include "session/run_recipe.hpp"
 
+#include "audio/oracle.hpp"
 #include "data/dataset.hpp"
 #include "experiment/experiment.hpp"
 #include "experiment/sweep.hpp"
@@ -70,6 +71,10 @@ Prepared prepare(const Recipe& recipe, const host::PluginRegistry& registry, Ses
     Prepared p;
     p.exp = build_experiment(recipe, registry, p.swept);
     p.device = resolve_device(p.exp.device);
+    if (const int64_t empty = audio::empty_mel_bands(p.exp.data.pipeline); empty > 0)
+        listener.warning(std::to_string(empty) + " of " + std::to_string(p.exp.data.pipeline.n_mels) +
+                         " mel bands are empty at n_fft " + std::to_string(p.exp.data.pipeline.n_fft) +
+                         " (no STFT bin falls in them): they carry nothing");
     // threads = 0 means every core (LibTorch's own default can be 1 under OpenMP).
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     at::set_num_threads(static_cast<int>(p.exp.threads > 0 ? p.exp.threads : cores));
