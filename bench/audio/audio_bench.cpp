@@ -6,6 +6,7 @@
 //   audio_bench [--chunks N] [--threads T] [DIR...]
 //   (default DIRs: /usr/share/sounds/sound-icons /usr/share/sounds/freedesktop/stereo)
 #include "audio/inversion.hpp"
+#include "audio/oracle.hpp"
 #include "audio/quality.hpp"
 #include "audio/stft.hpp"
 #include "audio/timeline.hpp"
@@ -74,17 +75,6 @@ Corpus load_corpus(const fs::path& dir, const data::PipelineConfig& cfg, int64_t
     return c;
 }
 
-// Magnitude-weighted error of the IF channel (wrapped difference, in units of pi)
-// and mean absolute error of log1p(mel power): features(render(f)) vs f.
-std::pair<double, double> feature_errors(const at::Tensor& original, const at::Tensor& rendered) {
-    const at::Tensor mag_err = (rendered.select(1, 0) - original.select(1, 0)).abs().mean();
-    const at::Tensor d = (rendered.select(1, 1) - original.select(1, 1)) * kPi;
-    const at::Tensor wrapped = (d - 2 * kPi * at::floor((d + kPi) / (2 * kPi))).abs() / kPi;
-    const at::Tensor w = original.select(1, 0);
-    const at::Tensor if_err = (wrapped * w).sum() / w.sum().clamp_min(1e-12);
-    return {mag_err.item<double>(), if_err.item<double>()};
-}
-
 // The IF channel as a power-weighted circular mean over each band,
 // angle(sum_k fb[m,k] |S_k|^2 e^{i dphi_k}) / pi, instead of the pipeline's
 // filter-weighted average of wrapped values: what a data option could
@@ -127,7 +117,7 @@ void print_rows(const at::Tensor& chunks, const at::Tensor& features, const at::
         const auto t0 = std::chrono::steady_clock::now();
         const at::Tensor rendered = inverter.invert(features, cfg.chunk_samples(), options);
         const double took = seconds_since(t0);
-        const auto [mel_err, if_err] = feature_errors(reference, data::extract_features(rendered, cfg));
+        const auto [mel_err, if_err] = audio::feature_errors(reference, data::extract_features(rendered, cfg));
         std::printf("| %s | %lld | %lld | %.3f | %.2f | %.3f | %.3f | %.3f | %.1f |\n", row.method.c_str(),
                     static_cast<long long>(row.gl_iters), static_cast<long long>(row.nnls_iters),
                     audio::spectral_convergence(chunks, rendered, g), audio::log_spectral_distance(chunks, rendered, g),
