@@ -262,6 +262,11 @@ RunResult run_experiment(const RunRequest& request, const host::PluginRegistry& 
                   std::to_string(p.data.val.size(0)) + " val items " + c10::str(p.data.train.sizes().slice(1)) +
                   " from " + std::to_string(p.data.files.size()) + " files, device " + p.device.str() + ", " +
                   std::to_string(at::get_num_threads()) + " threads");
+    // The model's shape follows the data (n_mels, frames): say what that gave.
+    int64_t parameters = 0;
+    for (const auto& [name, t] : p.model->parameters()) parameters += t.numel();
+    listener.info("model " + p.exp.model.plugin + ": " + std::to_string(parameters) + " parameters for items " +
+                  c10::str(p.data.train.sizes().slice(1)));
     listener.info(p.losses.summary());
 
     // 4. The run's record: a new row, or the recorded one when resuming.
