@@ -2,6 +2,7 @@
 // `sweep` make before any heavy work, and the resolved configuration.
 #include "cli/commands.hpp"
 #include "experiment/sweep.hpp"
+#include "session/run_session.hpp"
 
 #include <iostream>
 
@@ -30,6 +31,8 @@ int cmd_validate(const Args& args) {
     const auto registry = load_plugins(vm);
     try {
         const experiment::Experiment base = experiment::load_experiment(file, sets, registry);
+        // Each plugin checks its own parameter combinations when it is made.
+        session::create_plugins(base, registry, "cpu");
         const experiment::Sweep sweep = experiment::expand_sweep(file, sets, registry);
         std::cout << "# " << file << ": valid\n";
         for (const auto& [key, value] : base.resolved) std::cout << key << " = " << value << "\n";
@@ -52,6 +55,9 @@ int cmd_validate(const Args& args) {
         std::cerr << "distill: " << invalid << " of " << sweep.trials.size() << " trials are invalid\n";
         return kExitBadInput;
     } catch (const experiment::ExperimentError& e) {
+        std::cerr << "distill: " << e.what() << "\n";
+        return kExitBadInput;
+    } catch (const session::BadInput& e) {
         std::cerr << "distill: " << e.what() << "\n";
         return kExitBadInput;
     }

@@ -67,6 +67,24 @@ std::unique_ptr<store::RunStore> open_store(const RunRequest& request) {
     }
 }
 
+}  // namespace
+
+PluginSet create_plugins(const experiment::Experiment& exp, const host::PluginRegistry& registry,
+                         const std::string& device) {
+    PluginSet set;
+    try {
+        set.model = std::make_unique<host::ModelInstance>(registry.require(exp.model.plugin, DISTILL_KIND_MODEL),
+                                                          exp.model.params, device);
+        for (const auto& loss : exp.losses) set.losses.add(loss, registry, device);
+    } catch (const host::PluginCallError& e) {
+        // A plugin that refuses its (schema-valid) configuration is bad input.
+        throw BadInput(e.what());
+    }
+    return set;
+}
+
+namespace {
+
 Prepared prepare(const Recipe& recipe, const host::PluginRegistry& registry, SessionListener& listener) {
     Prepared p;
     p.exp = build_experiment(recipe, registry, p.swept);
@@ -78,6 +96,14 @@ Prepared prepare(const Recipe& recipe, const host::PluginRegistry& registry, Ses
     // threads = 0 means every core (LibTorch's own default can be 1 under OpenMP).
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     at::set_num_threads(static_cast<int>(p.exp.threads > 0 ? p.exp.threads : cores));
+    // Every random choice from here on (initial weights, shuffles, dropout,
+    // sampling) follows the experiment's seed. The plugins are made before
+    // the data load, so a combination only a plugin judges (stft hop > win)
+    // is refused before any audio is decoded.
+    at::manual_seed(p.exp.seed);
+    PluginSet plugins = create_plugins(p.exp, registry, p.device.str());
+    p.model = std::move(plugins.model);
+    p.losses = std::move(plugins.losses);
     try {
         data::LoadOptions options;
         options.log = [&listener](const std::string& line) { listener.info(line); };
@@ -85,17 +111,6 @@ Prepared prepare(const Recipe& recipe, const host::PluginRegistry& registry, Ses
                                     p.exp.data.augment);
     } catch (const data::DataError& e) {
         throw BadInput(std::string("data.dir: ") + e.what());
-    }
-    // Every random choice from here on (initial weights, shuffles, dropout,
-    // sampling) follows the experiment's seed.
-    at::manual_seed(p.exp.seed);
-    try {
-        p.model = std::make_unique<host::ModelInstance>(
-            registry.require(p.exp.model.plugin, DISTILL_KIND_MODEL), p.exp.model.params, p.device.str());
-        for (const auto& loss : p.exp.losses) p.losses.add(loss, registry, p.device.str());
-    } catch (const host::PluginCallError& e) {
-        // A plugin that refuses its (schema-valid) configuration is bad input.
-        throw BadInput(e.what());
     }
     return p;
 }

@@ -62,6 +62,16 @@ struct RunResult {
 RunResult run_experiment(const RunRequest& request, const host::PluginRegistry& registry, SessionListener& listener,
                          const std::atomic<int>* stop_requested);
 
+// The experiment's model and loss plugin instances on `device`; BadInput
+// naming the plugin when one refuses its configuration. `validate` makes
+// them on the CPU (cheap) so every check a plugin makes runs before data loads.
+struct PluginSet {
+    std::unique_ptr<host::ModelInstance> model;
+    train::WeightedLosses losses;
+};
+PluginSet create_plugins(const experiment::Experiment& exp, const host::PluginRegistry& registry,
+                         const std::string& device);
+
 // "1.2 MB"
 std::string format_bytes(int64_t bytes);
 

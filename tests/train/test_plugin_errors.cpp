@@ -27,3 +27,29 @@ TEST(PluginErrors, ABadInputErrorFromComputeExits2NamingThePlugin) {
 
 }  // namespace
 }  // namespace distill::train::testing
+
+namespace distill::train::testing {
+namespace {
+
+// Issue 18: a combination only the plugin judges (stft hop > win) passed
+// `validate` and failed `run` after the data had loaded. Both now make the
+// plugins first: exit 2 naming the plugin, nothing decoded.
+TEST(PluginErrors, APluginsOwnParameterCheckRunsBeforeDataLoads) {
+    TempDir dir;
+    write_corpus(dir / "corpus");
+    const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\n",
+                                          "[[loss]]\nplugin = \"stft\"\nfft_sizes = [256]\nhop_sizes = [200]\n"
+                                          "win_lengths = [128]\n");
+    const Finished validate = run_distill(dir.path(), {"validate", exp.string()});
+    EXPECT_EQ(validate.exit_code, 2) << validate.out << validate.err;
+    EXPECT_NE(validate.err.find("hop must be <= win"), std::string::npos) << validate.err;
+    EXPECT_NE(validate.err.find("stft"), std::string::npos) << validate.err;
+    const Finished run = run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db"});
+    EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+    EXPECT_NE(run.err.find("hop must be <= win"), std::string::npos) << run.err;
+    EXPECT_EQ(run.out.find("data: "), std::string::npos) << "refused before the data loads: " << run.out;
+    EXPECT_FALSE(fs::exists(dir / "cache")) << "nothing decoded";
+}
+
+}  // namespace
+}  // namespace distill::train::testing
