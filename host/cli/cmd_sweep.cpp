@@ -46,7 +46,7 @@ struct TrialProcess {
 };
 
 // Starts `distill run` for one trial; its output goes to `log`. The child
-// gets SIGTERM if the sweep process dies, so a killed sweep leaves no
+// gets SIGHUP if the sweep process dies, so a killed sweep leaves no
 // orphan trial writing behind a later --resume.
 TrialProcess start_trial(const std::vector<std::string>& argv, int64_t index, const fs::path& log,
                          const std::string& cuda_visible_devices) {
@@ -60,7 +60,9 @@ TrialProcess start_trial(const std::vector<std::string>& argv, int64_t index, co
         // Its own process group: a terminal's Ctrl-C reaches only the sweep,
         // which passes it on once (a second signal would end a trial at once).
         setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        // SIGHUP, not SIGTERM: a dying multi-threaded sweep may deliver it
+        // more than once, and the trial treats repeats of SIGHUP as one.
+        prctl(PR_SET_PDEATHSIG, SIGHUP);
         if (getppid() != parent) _exit(143);  // the sweep died before prctl took effect
         const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {

@@ -27,6 +27,15 @@ extern "C" void on_stop_signal(int signal_number) {
     if (g_forced_pipe[1] < 0 || write(g_forced_pipe[1], &code, 1) != 1) _exit(128 + signal_number);
 }
 
+// SIGHUP (a closed terminal, or a sweep's trial whose sweep died: the
+// parent-death signal) asks for the same graceful stop but never escalates:
+// the kernel may send a parent-death signal once per thread of a dying
+// multi-threaded parent, and those repeats must not count as a second Ctrl-C.
+extern "C" void on_hangup(int signal_number) {
+    int expected = 0;
+    g_stop.compare_exchange_strong(expected, signal_number);
+}
+
 void watch_forced_exit() {
     char code = 0;
     while (read(g_forced_pipe[0], &code, 1) != 1) {
@@ -49,6 +58,10 @@ const std::atomic<int>* install_stop_handlers() {
         sigemptyset(&action.sa_mask);
         sigaction(SIGINT, &action, nullptr);
         sigaction(SIGTERM, &action, nullptr);
+        struct sigaction hangup {};
+        hangup.sa_handler = on_hangup;
+        sigemptyset(&hangup.sa_mask);
+        sigaction(SIGHUP, &hangup, nullptr);
     });
     return &g_stop;
 }

@@ -2,6 +2,8 @@
 // current step, flush, checkpoint and return; a second stops the process at
 // once, after the forced-exit action (if any) has recorded the run as
 // interrupted, so a run is never left `running` by a process that is gone.
+// SIGHUP (also what a sweep's trial gets when the sweep dies) asks for the
+// graceful stop only, however often it arrives.
 #pragma once
 
 #include <atomic>

@@ -152,7 +152,7 @@ TEST_F(SweepTest, AShardKilledMidTrialAndRerunMergesToOneCompletedRunPerTrial) {
     ASSERT_TRUE(training) << read_text(dir() / "first.log");
     ASSERT_EQ(kill(sweep, SIGKILL), 0);
     waitpid(sweep, nullptr, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the trial gets SIGTERM from its parent's death
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the trial gets SIGHUP from its parent's death
 
     auto [code, out] = distill("db merge merged.db shard0.db");  // an early merge, mid-way
     ASSERT_EQ(code, 0) << out;

@@ -70,7 +70,7 @@ TEST_F(SweepTest, KilledSweepResumesToExactlyOneCompletedRunPerTrial) {
     ASSERT_LT(completed_before, 3) << "the kill came too late to test anything";
     const auto before = sweep_runs(1);
     const size_t runs_before = before.size();
-    // The trial in progress got SIGTERM from its dying parent, checkpointed
+    // The trial in progress got SIGHUP from its dying parent, checkpointed
     // and ended interrupted: it continues as the same run (same uuid).
     std::vector<store::RunRecord> interrupted;
     for (const auto& run : before)

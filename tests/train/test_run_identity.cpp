@@ -223,6 +223,24 @@ TEST(RunIdentity, TwoQuickInterruptsLeaveTheRunInterrupted) {
     EXPECT_EQ(epoch_numbers(db, 1), range(4));
 }
 
+// A sweep's trial gets SIGHUP when the sweep dies, once per thread of the
+// dying sweep: repeats of SIGHUP are one graceful stop (checkpoint,
+// `interrupted`), never the forced exit of a second Ctrl-C.
+TEST(RunIdentity, RepeatedHangupsStopGracefullyWithACheckpoint) {
+    TempDir dir;
+    write_corpus(dir / "corpus");
+    const fs::path exp = write_experiment(dir.path(), "exp.toml", kTrainKeys, kLosses);
+    Child child(dir.path(), {"run", exp.string(), "--db", "runs.db"});
+    ASSERT_TRUE(child.wait_for_output("epoch 2/4 step 1/", 120)) << child.stdout_text();
+    for (int i = 0; i < 3; ++i) ::kill(child.pid(), SIGHUP);
+    const Finished f = child.wait();
+    EXPECT_EQ(f.exit_code, 128 + SIGHUP) << f.out << f.err;
+    store::RunStore db(dir / "runs.db", store::OpenMode::kReadOnly);
+    EXPECT_EQ(db.run(1).status, "interrupted");
+    EXPECT_FALSE(db.artifacts(1, "checkpoint").empty()) << f.out << f.err;
+    EXPECT_EQ(f.err.find("stopped at once"), std::string::npos) << f.err;
+}
+
 // Seen 7: a checkpoint was written before its epoch's rows committed; resume
 // continued from it and the epoch's rows never came back.
 TEST(RunIdentity, ACheckpointAheadOfItsRowsIsNotUsed) {
