@@ -2,6 +2,8 @@
 // tests depend on nothing installed.
 #pragma once
 
+#include "data/dataset.hpp"
+
 #include <sndfile.h>
 
 #include <gtest/gtest.h>
@@ -15,6 +17,22 @@
 #include <vector>
 
 namespace distill::data::testing {
+
+// Every line load_dataset reports, for assertions on warnings and progress.
+struct Captured {
+    std::vector<std::string> lines;
+    LoadOptions opts() {
+        LoadOptions o;
+        o.log = [this](const std::string& s) { lines.push_back(s); };
+        return o;
+    }
+    int count(const std::string& needle) const {
+        int n = 0;
+        for (const auto& l : lines) n += l.find(needle) != std::string::npos;
+        return n;
+    }
+};
+
 
 namespace fs = std::filesystem;
 constexpr double kPi = 3.14159265358979323846;

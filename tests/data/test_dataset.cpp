@@ -17,20 +17,6 @@ namespace distill::data {
 namespace {
 using namespace testing;
 
-struct Captured {
-    std::vector<std::string> lines;
-    LoadOptions opts() {
-        LoadOptions o;
-        o.log = [this](const std::string& s) { lines.push_back(s); };
-        return o;
-    }
-    int count(const std::string& needle) const {
-        int n = 0;
-        for (const auto& l : lines) n += l.find(needle) != std::string::npos;
-        return n;
-    }
-};
-
 // A small varied corpus: 4 files, 5 chunks, cheap to featurise.
 struct Corpus {
     TempDir tmp;
