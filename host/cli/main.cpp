@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"validate", &distill::cli::cmd_validate, "check an experiment file and print its resolved configuration"},
     {"runs", &distill::cli::cmd_runs, "list runs or show one run's params, plugins, epochs and events"},
     {"query", &distill::cli::cmd_query, "run one read-only SQL statement on the run database"},
+    {"report", &distill::cli::cmd_report, "write one self-contained HTML page of runs or a sweep: charts, params, events"},
 };
 
 void print_help() {
