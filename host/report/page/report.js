@@ -113,9 +113,20 @@
   const notes = document.getElementById('notes');
   for (const n of data.notes) notes.appendChild(el('li', { text: n }));
 
+  // One run: its card. Several: one line each, the cards folded away.
   const runsSection = document.getElementById('runs');
   const cards = el('div', { class: 'cards' });
-  runsSection.appendChild(cards);
+  if (data.runs.length === 1) {
+    runsSection.appendChild(cards);
+  } else {
+    runsSection.appendChild(makeTable(['run', 'experiment', 'status', 'trial', 'device', 'duration', 'seed',
+                                       data.rank_by.name, 'events'],
+      data.runs.map(function (r) {
+        return [r.id, r.experiment, r.status, r.trial_index, r.device, fmtDuration(r.duration_s), r.seed, r.rank_value,
+                r.tables.events.rows.length];
+      })));
+    runsSection.appendChild(el('details', {}, [el('summary', { text: 'each run: identity, plugins with library hashes, events' }), cards]));
+  }
   for (const run of data.runs) {
     const card = el('div', { class: 'card', id: 'run-' + run.id });
     card.appendChild(el('h3', {}, ['run ' + run.id + ': ' + run.experiment + ' ',
@@ -287,6 +298,20 @@
     data.runs.forEach(function (run) {
       for (const r of rowsOf(run.tables.loss_terms)) if (!termNames.includes(r.term)) termNames.push(r.term);
     });
+    // Several runs: one term at a time (a select above the charts), or the
+    // legends would list runs x terms x splits.
+    const several = data.runs.length > 1;
+    const termCharts = [];
+    if (several) {
+      const select = el('select', { id: 'term-select' }, termNames.map(function (t) { return el('option', { value: t, text: t }); }));
+      grid.appendChild(el('div', { class: 'term-picker' }, [el('label', {}, ['loss term shown in the two charts below: ', select])]));
+      select.addEventListener('change', function () {
+        for (const chart of termCharts) {
+          for (const d of chart.data.datasets) d.hidden = d.term !== select.value;
+          chart.update();
+        }
+      });
+    }
     ['raw', 'weighted'].forEach(function (kind) {
       const ds = [], chartNotes = [];
       data.runs.forEach(function (run, runIndex) {
@@ -308,10 +333,13 @@
             .map(function (e) { return { x: e[0], y: e[1].n ? e[1].sum / e[1].n : null }; });
           const c = runIndex * termNames.length + termNames.indexOf(term);  // train and val of a term share a colour
           ds.push({ label: runLabel(run) + term + ' ' + split + (split === 'train' ? ' (mean)' : ''), data: points,
-                    borderColor: color(c), backgroundColor: color(c), borderDash: split === 'val' ? [6, 3] : [] });
+                    borderColor: color(several ? runIndex : c), backgroundColor: color(several ? runIndex : c),
+                    borderDash: split === 'val' ? [6, 3] : [], term: term, hidden: several && term !== termNames[0] });
         }
       });
-      addChart('Loss terms per epoch, ' + kind, ds, options('epoch (0-based)', kind + ' value', true), true, chartNotes);
+      const o = options('epoch (0-based)', kind + ' value', true);
+      o.plugins.legend.labels.filter = function (item) { return !item.hidden; };
+      termCharts.push(addChart('Loss terms per epoch, ' + kind, ds, o, true, chartNotes));
     });
   }
 
