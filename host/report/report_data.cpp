@@ -8,7 +8,6 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <set>
 
 namespace distill::report {
