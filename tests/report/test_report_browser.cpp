@@ -120,5 +120,19 @@ TEST_F(ReportBrowser, RunWithoutEpochRowsIsStillAWorkingPage) {
     EXPECT_NE(dom.find("run 1 has no epoch rows yet"), std::string::npos);
 }
 
+TEST_F(ReportBrowser, NonFiniteValuesAreGapsListedUnderTheirChart) {
+    {
+        store::RunStore db(dir / "runs.db");
+        seed_sweep(db);  // trial 2 holds NaN, +inf and -inf values
+    }
+    const Finished f = distill({"report", "--sweep", "1", "-o", "nonfinite.html"});
+    ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+    // The 5 of a run (ranked by val_loss: no extra metric chart) and 2 keys.
+    const std::string dom = expect_page_drew(dir / "nonfinite.html", 7, "nonfinite");
+    EXPECT_NE(dom.find("Not drawn (not finite): run 3 (trial 2) epoch 1 val_loss = inf"), std::string::npos);
+    EXPECT_NE(dom.find("run 3 (trial 2) epoch 0 step 1 train_loss = nan"), std::string::npos);
+    EXPECT_NE(dom.find("kl train epoch 1 step 0 = -inf"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace distill::report_test
