@@ -1,5 +1,9 @@
-// distill runs list | show ID [--db PATH]
+// distill runs list [--sort COLUMN [--desc]] [--where EXPR] | show ID | diff A B | gc [--dry-run]
 #include "cli/commands.hpp"
+#include "cli/result_format.hpp"
+#include "report/errors.hpp"
+#include "report/ranking.hpp"
+#include "report/run_diff.hpp"
 #include "store/query.hpp"
 #include "common/suggest.hpp"
 #include "session/run_files.hpp"
@@ -10,7 +14,10 @@
 #include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -37,27 +44,70 @@ std::string format_number(const SQLite::Column& c) {
     return out.str();
 }
 
-int list_runs(store::RunStore& db) {
-    SQLite::Statement select(db.db(),
-                             "SELECT run_id, experiment, status, started_at, duration_s, best_val_loss, "
-                             "best_val_epoch, trial_index FROM run_summary ORDER BY run_id");
-    std::cout << std::left << std::setw(6) << "id" << std::setw(24) << "experiment" << std::setw(12) << "status"
-              << std::setw(25) << "started" << std::setw(10) << "duration" << "best val loss (epoch)\n";
-    int n = 0;
-    while (select.executeStep()) {
-        ++n;
-        std::string experiment = select.getColumn(1).getString();
-        if (!select.getColumn(7).isNull()) experiment += " #" + std::to_string(select.getColumn(7).getInt64());
-        std::string best = format_number(select.getColumn(5));
-        // Epochs are counted from 1 wherever a person reads them (the database is 0-based).
-        if (!select.getColumn(6).isNull()) best += " (" + std::to_string(select.getColumn(6).getInt64() + 1) + ")";
-        std::cout << std::left << std::setw(6) << select.getColumn(0).getInt64() << std::setw(24) << experiment
-                  << std::setw(12) << select.getColumn(2).getString() << std::setw(25)
-                  << select.getColumn(3).getString() << std::setw(10)
-                  << format_duration(select.getColumn(4).isNull() ? NAN : select.getColumn(4).getDouble()) << best
-                  << "\n";
+double cell_number(const store::QueryCell& c) {
+    return c.type == store::QueryCell::Type::kNull ? NAN : std::strtod(c.text.c_str(), nullptr);
+}
+
+std::string format_cell_number(const store::QueryCell& c) {
+    if (c.type == store::QueryCell::Type::kNull) return "-";
+    std::ostringstream out;
+    out << std::setprecision(6) << cell_number(c);
+    return out.str();
+}
+
+struct ListOptions {
+    std::string sort;   // a metric name (report/ranking.hpp); empty = by run id
+    bool descending = false;
+    std::string where;  // an SQL expression over run_summary; empty = all runs
+};
+
+// The list runs through run_query, the same single read-only statement check
+// as `distill query`, on a database opened read-only: --where cannot write.
+int list_runs(store::RunStore& db, const ListOptions& options) {
+    std::optional<report::Metric> metric;
+    if (!options.sort.empty()) metric = report::resolve_metric(db.db(), options.sort, /*allow_text=*/true);
+    static const std::vector<std::string> kShown = {"run_id",     "experiment",    "status",        "started_at",
+                                                    "duration_s", "best_val_loss", "best_val_epoch"};
+    const bool extra = metric && std::find(kShown.begin(), kShown.end(), metric->name) == kShown.end();
+    std::string sql = "SELECT s.run_id, s.experiment, s.status, s.started_at, s.duration_s, s.best_val_loss, "
+                      "s.best_val_epoch, s.trial_index";
+    if (extra) sql += ", " + metric->value_sql;
+    sql += " FROM run_summary s";
+    // Newlines around the expression: a trailing `--` comment ends there.
+    if (!options.where.empty()) sql += " WHERE (\n" + options.where + "\n)";
+    sql += " ORDER BY ";
+    if (metric)
+        sql += "(" + metric->value_sql + ") IS NULL, " + metric->value_sql + (options.descending ? " DESC" : "") + ", ";
+    sql += "s.run_id";
+    store::QueryResult result;
+    try {
+        result = store::run_query(db.db(), sql);
+    } catch (const store::QueryError& e) {
+        throw UsageError("runs list --where '" + options.where + "': " + e.what());
     }
-    if (n == 0) std::cout << "(no runs in " << db.path().string() << ")\n";
+    const size_t columns = extra ? 9 : 8;
+    if (result.columns.size() != columns)
+        throw UsageError("runs list --where '" + options.where + "': not a plain condition on run_summary's columns");
+
+    std::cout << std::left << std::setw(6) << "id" << std::setw(24) << "experiment" << std::setw(12) << "status"
+              << std::setw(25) << "started" << std::setw(10) << "duration" << std::setw(extra ? 24 : 0)
+              << "best val loss (epoch)";
+    if (extra) std::cout << metric->name << (metric->epoch_sql.empty() ? "" : " (best)");
+    std::cout << "\n";
+    for (const auto& row : result.rows) {
+        std::string experiment = row[1].text;
+        if (row[7].type != store::QueryCell::Type::kNull) experiment += " #" + row[7].text;
+        std::string best = format_cell_number(row[5]);
+        // Epochs are counted from 1 wherever a person reads them (the database is 0-based).
+        if (row[6].type != store::QueryCell::Type::kNull) best += " (" + std::to_string(std::stoll(row[6].text) + 1) + ")";
+        std::cout << std::left << std::setw(6) << row[0].text << std::setw(24) << experiment << std::setw(12)
+                  << row[2].text << std::setw(25) << row[3].text << std::setw(10)
+                  << format_duration(cell_number(row[4])) << std::setw(extra ? 24 : 0) << best;
+        if (extra) std::cout << (row[8].type == store::QueryCell::Type::kText ? row[8].text : format_cell_number(row[8]));
+        std::cout << "\n";
+    }
+    if (result.rows.empty())
+        std::cout << (options.where.empty() ? "(no runs in " + db.path().string() + ")" : "(no run matches)") << "\n";
     return kExitOk;
 }
 
@@ -156,35 +206,63 @@ int collect_garbage(store::RunStore& db, bool dry_run) {
 }  // namespace
 
 int cmd_runs(const Args& args) {
-    po::options_description options("distill runs list | show ID | gc [--dry-run] [--db PATH]");
-    options.add_options()("help,h", "show this help")("action", po::value<std::string>(), "list, show or gc")(
+    po::options_description options(
+        "distill runs list [--sort COLUMN [--desc]] [--where \"SQL expr\"] | show ID | diff A B [--format F] | gc "
+        "[--dry-run]  [--db PATH]");
+    options.add_options()("help,h", "show this help")("action", po::value<std::string>(), "list, show, diff or gc")(
         "dry-run", "gc: list what would be removed, remove nothing")(
-        "id", po::value<int64_t>(), "run id (show)")(
-        "epochs", po::value<int>()->default_value(kDefaultEpochRows), "show: how many of the last epochs to print");
+        "ids", po::value<std::vector<int64_t>>(), "run id (show), two run ids (diff)")(
+        "epochs", po::value<int>()->default_value(kDefaultEpochRows), "show: how many of the last epochs to print")(
+        "sort", po::value<std::string>(),
+        "list: order by a metric, lowest first: a run_summary column, or an epoch_metrics column at its best epoch")(
+        "desc", "list: highest first")(
+        "where", po::value<std::string>(), "list: only runs matching this SQL condition on run_summary's columns")(
+        "format", po::value<std::string>()->default_value("table"), "diff: table, csv or json");
     add_db_option(options);
     po::positional_options_description positional;
-    positional.add("action", 1).add("id", 1);
+    positional.add("action", 1).add("ids", -1);
     const auto vm = parse("runs", args, options, positional);
     if (vm.count("help")) {
         std::cout << options << "\n  list  one line per run: id, experiment, status, started, duration, best val loss\n"
+                     "        (e.g. --sort val_stft_loss --where \"status = 'completed' AND sweep_id = 2\")\n"
                      "  show  a run's params, plugins, files, last epoch rows and events\n"
+                     "  diff  the params and plugins that differ between two runs, and their final/best metrics\n"
                      "  gc    remove the files of failed runs and of runs no longer in the database\n";
         return kExitOk;
     }
     const std::string action = vm.count("action") ? vm["action"].as<std::string>() : "list";
-    if (action != "list" && action != "show" && action != "gc")
-        throw UsageError("runs: unknown action '" + action + "'" + did_you_mean(action, {"list", "show", "gc"}) +
-                         " (list, show, gc)");
-    if (action == "show" && !vm.count("id")) throw UsageError("runs show: which run? (distill runs show ID)");
+    if (action != "list" && action != "show" && action != "gc" && action != "diff")
+        throw UsageError("runs: unknown action '" + action + "'" + did_you_mean(action, {"list", "show", "diff", "gc"}) +
+                         " (list, show, diff, gc)");
+    const std::vector<int64_t> ids = vm.count("ids") ? vm["ids"].as<std::vector<int64_t>>() : std::vector<int64_t>{};
+    if (action == "show" && ids.size() != 1) throw UsageError("runs show: which run? (distill runs show ID)");
+    if (action == "diff" && ids.size() != 2) throw UsageError("runs diff: which two runs? (distill runs diff A B)");
+    if ((action == "list" || action == "gc") && !ids.empty())
+        throw UsageError("runs " + action + ": takes no run id (got " + std::to_string(ids[0]) + ")");
+    if (action != "list" && (vm.count("sort") || vm.count("where") || vm.count("desc")))
+        throw UsageError("runs " + action + ": --sort, --desc and --where are for `runs list`");
+    const std::string format = vm["format"].as<std::string>();
+    check_format("runs diff", format);
     try {
         if (action == "gc") {
             const auto db = store::RunStore::open_existing(vm["db"].as<std::string>());
             return collect_garbage(*db, vm.count("dry-run") > 0);
         }
         store::RunStore db(vm["db"].as<std::string>(), store::OpenMode::kReadOnly);
-        return action == "list" ? list_runs(db) : show_run(db, vm["id"].as<int64_t>(), vm["epochs"].as<int>());
+        if (action == "diff") {
+            print_result(report::diff_runs(db, ids[0], ids[1]), format);
+            return kExitOk;
+        }
+        if (action == "show") return show_run(db, ids[0], vm["epochs"].as<int>());
+        ListOptions list;
+        if (vm.count("sort")) list.sort = vm["sort"].as<std::string>();
+        list.descending = vm.count("desc") > 0;
+        if (vm.count("where")) list.where = vm["where"].as<std::string>();
+        return list_runs(db, list);
     } catch (const store::StoreError& e) {
         throw UsageError(e.what());
+    } catch (const report::ReportError& e) {
+        throw UsageError("runs " + action + ": " + e.what());
     }
 }
 

@@ -7,6 +7,8 @@
 #include "cli/run_signals.hpp"
 #include "cli/sweep_cluster.hpp"
 #include "experiment/sweep.hpp"
+#include "report/errors.hpp"
+#include "report/ranking.hpp"
 #include "store/run_store.hpp"
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -108,23 +110,27 @@ void print_summary(store::RunStore& db, int64_t sweep_id, const experiment::Swee
 
 int show_sweep(const po::variables_map& vm, int64_t sweep_id) {
     store::RunStore db(vm["db"].as<std::string>(), store::OpenMode::kReadOnly);
-    auto trials = db.sweep_trials(sweep_id);
-    if (trials.empty()) throw UsageError("sweep " + std::to_string(sweep_id) + " has no runs in " + db.path().string());
-    // Best first; trials without a validation loss last.
-    std::stable_sort(trials.begin(), trials.end(), [](const store::TrialSummary& a, const store::TrialSummary& b) {
-        if (a.best_val_loss.has_value() != b.best_val_loss.has_value()) return a.best_val_loss.has_value();
-        return a.best_val_loss && *a.best_val_loss < *b.best_val_loss;
-    });
+    std::vector<report::RankedTrial> trials;
+    std::string heading;
+    try {
+        const report::Metric metric = report::resolve_metric(db.db(), vm["rank-by"].as<std::string>());
+        heading = metric.name == "val_loss" ? "best val" : (metric.epoch_sql.empty() ? "" : "best ") + metric.name;
+        trials = report::rank_sweep(db, sweep_id, metric);
+    } catch (const report::ReportError& e) {
+        throw UsageError("sweep show: " + std::string(e.what()));
+    }
+    // Best first; trials without a value last.
+    const int value_width = std::max<int>(14, static_cast<int>(heading.size()) + 2);
     std::cout << std::left << std::setw(6) << "rank" << std::setw(6) << "trial" << std::setw(6) << "run"
-              << std::setw(13) << "status" << std::setw(14) << "best val" << std::setw(7) << "epoch" << "parameters\n";
-    int rank = 1;
+              << std::setw(13) << "status" << std::setw(value_width) << heading << std::setw(7) << "epoch"
+              << "parameters\n";
     for (const auto& t : trials) {
-        std::ostringstream best, epoch;
-        if (t.best_val_loss) best << std::setprecision(6) << *t.best_val_loss; else best << "-";
-        if (t.best_epoch) epoch << *t.best_epoch + 1; else epoch << "-";
-        std::cout << std::left << std::setw(6) << rank++ << std::setw(6) << t.trial_index << std::setw(6) << t.run_id
-                  << std::setw(13) << t.status << std::setw(14) << best.str() << std::setw(7) << epoch.str()
-                  << t.swept_params << "\n";
+        std::ostringstream value, epoch;
+        if (t.value) value << std::setprecision(6) << *t.value; else value << "-";
+        if (t.epoch) epoch << *t.epoch + 1; else epoch << "-";
+        std::cout << std::left << std::setw(6) << t.rank << std::setw(6) << t.trial.trial_index << std::setw(6)
+                  << t.trial.run_id << std::setw(13) << t.trial.status << std::setw(value_width) << value.str()
+                  << std::setw(7) << epoch.str() << t.trial.swept_params << "\n";
     }
     return kExitOk;
 }
@@ -171,7 +177,7 @@ int emit(const po::variables_map& vm, const experiment::ExperimentSource& source
 }  // namespace
 
 int cmd_sweep(const Args& args) {
-    po::options_description options("distill sweep EXP.toml [options] | distill sweep show SWEEP_ID");
+    po::options_description options("distill sweep EXP.toml [options] | distill sweep show SWEEP_ID [--rank-by COLUMN]");
     options.add_options()("help,h", "show this help")("experiment", po::value<std::string>(), "experiment TOML file")(
         "id", po::value<int64_t>(), "sweep id (show)")(
         "set", po::value<std::vector<std::string>>()->composing(), "fix a key for every trial (repeatable)")(
@@ -191,7 +197,9 @@ int cmd_sweep(const Args& args) {
         "cpus-per-task", po::value<int64_t>()->default_value(0), "--emit: CPUs per array task")(
         "time", po::value<std::string>()->default_value(""), "--emit: time limit per array task (Slurm syntax)")(
         "gpus", po::value<std::string>(), "auto | 0,2,3: one GPU per trial process through CUDA_VISIBLE_DEVICES")(
-        "per-gpu", po::value<int64_t>(), "trial processes per GPU at once (default: --jobs spread over the GPUs)");
+        "per-gpu", po::value<int64_t>(), "trial processes per GPU at once (default: --jobs spread over the GPUs)")(
+        "rank-by", po::value<std::string>()->default_value("val_loss"),
+        "show: rank by this metric, lowest first (an epoch_metrics column at its best epoch, or a run_summary column)");
     add_plugin_path_option(options);
     add_db_option(options);
     po::positional_options_description positional;

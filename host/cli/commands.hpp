@@ -10,6 +10,7 @@ int cmd_plugins(const Args& args);
 int cmd_runs(const Args& args);
 int cmd_query(const Args& args);
 int cmd_render(const Args& args);
+int cmd_report(const Args& args);
 int cmd_run(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_validate(const Args& args);

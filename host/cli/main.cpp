@@ -29,6 +29,7 @@ const Command kCommands[] = {
     {"query", &distill::cli::cmd_query, "run one read-only SQL statement on the run database"},
     {"oracle", &distill::cli::cmd_oracle, "the best audio the data representation can give (no model), per file"},
     {"db", &distill::cli::cmd_db, "`db merge OUT IN...`: fold shard databases into one (runs keyed by uuid)"},
+    {"report", &distill::cli::cmd_report, "write one self-contained HTML page of runs or a sweep: charts, params, events"},
 };
 
 void print_help() {

@@ -137,4 +137,12 @@ int64_t stream_query(SQLite::Database& db, const std::string& sql, const QueryOp
     return rows;
 }
 
+QueryResult run_query(SQLite::Database& db, const std::string& sql) {
+    QueryResult result;
+    stream_query(
+        db, sql, QueryOptions{}, [&](const std::vector<std::string>& names) { result.columns = names; },
+        [&](const std::vector<QueryCell>& row) { result.rows.push_back(row); });
+    return result;
+}
+
 }  // namespace distill::store

@@ -54,4 +54,12 @@ using RowSink = std::function<void(const std::vector<QueryCell>& row)>;
 int64_t stream_query(SQLite::Database& db, const std::string& sql, const QueryOptions& options,
                      const ColumnsSink& on_columns, const RowSink& on_row);
 
+// A whole (small) result at once, for callers that rank or compare rows
+// (runs list, runs diff); the same checks as stream_query.
+struct QueryResult {
+    std::vector<std::string> columns;
+    std::vector<std::vector<QueryCell>> rows;
+};
+QueryResult run_query(SQLite::Database& db, const std::string& sql);
+
 }  // namespace distill::store

@@ -1,82 +1,33 @@
-// Shared by the trainer tests: a tiny generated corpus, an experiment file
-// small enough to train in about a second on one CPU thread, and `distill`
-// run as a child process.
+// Shared by the trainer tests: the general run fixture (tests/support) plus
+// what only these tests need (their test plugins, a run's folder, ...).
 #pragma once
 
 #include "store/run_store.hpp"
-
-#include <sys/types.h>
+#include "support/run_fixture.hpp"
 
 #include <filesystem>
 #include <string>
-#include <vector>
 
 namespace distill::train::testing {
 
 namespace fs = std::filesystem;
 
-// mkdtemp; removed with its contents on destruction.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    const fs::path& path() const { return path_; }
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
-
-// 8 one-second 16 kHz WAVs (sines, chirps, noise). With the experiment below
-// (0.5 s chunks, file split with val_fraction 0.25) that is 6 train files =
-// 12 train chunks and 2 val files = 4 val chunks.
-void write_corpus(const fs::path& dir);
-
-constexpr int64_t kTrainChunks = 12;
-constexpr int64_t kBatchSize = 4;
-constexpr int64_t kStepsPerEpoch = kTrainChunks / kBatchSize;  // 3, no remainder
-
-// The experiment text: corpus and cache under `root` (a run's files go
-// beside its database, the default), model
-// conv_vae with latent_dim 8 on 32 mel bands x 63 frames, batch 4, seed 7,
-// one CPU thread, `train_keys` appended to [train], `losses` ([[loss]]
-// tables) appended at the end.
-std::string experiment_text(const fs::path& root, const std::string& train_keys, const std::string& losses);
-// Writes it to root/name and returns the path.
-fs::path write_experiment(const fs::path& root, const std::string& name, const std::string& train_keys,
-                          const std::string& losses);
+using test_support::Child;
+using test_support::experiment_text;
+using test_support::Finished;
+using test_support::kBatchSize;
+using test_support::kStepsPerEpoch;
+using test_support::kTrainChunks;
+using test_support::run_distill;
+using test_support::TempDir;
+using test_support::write_corpus;
+using test_support::write_experiment;
 
 // A run's own folder: <db dir>/<db stem>.runs/<uuid>/.
 fs::path run_dir(const fs::path& db, int64_t run_id);
 
 // Where the test plugins were built (passed with --plugin-path).
 fs::path test_plugin_dir();
-
-struct Finished {
-    int exit_code = -1;  // 128 + signal when killed by one
-    std::string out, err;
-};
-
-// `distill ARGS...` in `cwd` with stdout/stderr to files in cwd.
-class Child {
-public:
-    // `as_uid` >= 0: the child drops to that user (and its group) first, so a
-    // test running as root can meet permissions as a user would.
-    Child(const fs::path& cwd, const std::vector<std::string>& args, int as_uid = -1);
-    ~Child();
-    pid_t pid() const { return pid_; }
-    std::string stdout_text() const;
-    // Sleeps in small steps until stdout contains `text`; false after `seconds`.
-    bool wait_for_output(const std::string& text, double seconds) const;
-    Finished wait();
-
-private:
-    pid_t pid_ = -1;
-    fs::path out_, err_;
-    bool waited_ = false;
-};
-
-Finished run_distill(const fs::path& cwd, const std::vector<std::string>& args);
 
 // The uid of `nobody` (65534 when not found).
 int nobody_uid();
