@@ -11,10 +11,11 @@ namespace distill::cli {
 
 int cmd_render(const Args& args) {
     po::options_description options(
-        "distill render RUN_ID (--reconstruct PATH... | --sample N | --interpolate A B) [options]");
+        "distill render RUN_ID (--reconstruct PATH... | --validation N | --sample N | --interpolate A B) [options]");
     options.add_options()("help,h", "show this help")("run", po::value<int64_t>(), "the run whose model renders")(
         "reconstruct", po::value<std::vector<std::string>>()->multitoken()->composing(),
         "audio files or folders: each whole file -> encode (z = mu) -> decode -> audio")(
+        "validation", po::value<int64_t>(), "also reconstruct the first N of the run's validation files")(
         "sample", po::value<int64_t>(), "N one-chunk draws from the prior, z ~ N(0, T^2)")(
         "temperature", po::value<double>()->default_value(1.0), "--sample: the prior's standard deviation T")(
         "seed", po::value<uint64_t>()->default_value(0), "--sample: the same seed gives the same files")(
@@ -56,6 +57,10 @@ int cmd_render(const Args& args) {
         throw UsageError("render: --gl-iters and --nnls-iters must be >= 0");
     if (vm.count("reconstruct"))
         for (const auto& path : vm["reconstruct"].as<std::vector<std::string>>()) request.reconstruct.emplace_back(path);
+    if (vm.count("validation")) {
+        request.validation_files = vm["validation"].as<int64_t>();
+        if (request.validation_files < 1) throw UsageError("render: --validation must be >= 1");
+    }
     if (vm.count("sample")) {
         request.samples = vm["sample"].as<int64_t>();
         if (request.samples < 1) throw UsageError("render: --sample must be >= 1");

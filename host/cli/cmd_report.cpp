@@ -1,8 +1,10 @@
-// distill report RUN_ID... | --sweep ID [-o FILE] [--rank-by COLUMN] [--link-audio] [--db PATH]
+// distill report RUN_ID... | --sweep ID [-o FILE] [--rank-by COLUMN] [--link-audio] [--render] [--db PATH]
 #include "cli/commands.hpp"
 #include "report/errors.hpp"
 #include "report/html_page.hpp"
+#include "report/ranking.hpp"
 #include "report/report_data.hpp"
+#include "session/render_session.hpp"
 #include "store/run_store.hpp"
 
 #include <iostream>
@@ -27,11 +29,43 @@ fs::path default_output(store::RunStore& db, const report::ReportRequest& reques
     return db.files_root() / name / "report.html";
 }
 
+// --render's default set, per run: a few reconstructions of its validation
+// files and a few samples. A run that cannot be rendered (no best.pt yet)
+// is named and left without audio; the page is written all the same.
+constexpr int64_t kRenderValidationFiles = 3;
+constexpr int64_t kRenderSamples = 2;
+
+void render_default_set(const fs::path& db_path, const std::vector<int64_t>& run_ids,
+                        const host::PluginRegistry& registry) {
+    for (const int64_t run_id : run_ids) {
+        session::RenderRequest request;
+        request.db_path = db_path;
+        request.run_id = run_id;
+        request.validation_files = kRenderValidationFiles;
+        request.samples = kRenderSamples;
+        try {
+            const auto written = session::render_run(request, registry, [](const std::string&) {});
+            std::cerr << "distill report: rendered " << written.size() << " files for run " << run_id << "\n";
+        } catch (const session::BadInput& e) {
+            std::cerr << "distill report: warning: run " << run_id << " not rendered: " << e.what() << "\n";
+        }
+    }
+}
+
+// The runs --render renders: those asked for, or a sweep's best trial.
+std::vector<int64_t> runs_to_render(const fs::path& db_path, const report::ReportRequest& request) {
+    if (!request.sweep_id) return request.run_ids;
+    store::RunStore db(db_path, store::OpenMode::kReadOnly);
+    const auto ranked = report::rank_sweep(db, *request.sweep_id, report::resolve_metric(db.db(), request.rank_by));
+    if (ranked.empty() || !ranked.front().value) return {};
+    return {ranked.front().trial.run_id};
+}
+
 }  // namespace
 
 int cmd_report(const Args& args) {
     po::options_description options(
-        "distill report RUN_ID... | --sweep ID [-o FILE] [--rank-by COLUMN] [--link-audio] [--db PATH]");
+        "distill report RUN_ID... | --sweep ID [-o FILE] [--rank-by COLUMN] [--link-audio] [--render] [--db PATH]");
     options.add_options()("help,h", "show this help")("runs", po::value<std::vector<int64_t>>()->multitoken(),
                                                       "run ids to show (one run, or several compared)")(
         "sweep", po::value<int64_t>(), "show sweep ID: its trials ranked, curves overlaid")(
@@ -39,7 +73,10 @@ int cmd_report(const Args& args) {
         "the HTML file to write (default: beside the database, in the run's or sweep's folder)")(
         "rank-by", po::value<std::string>()->default_value("val_loss"),
         "metric ranking a sweep's trials: an epoch_metrics column (its best epoch) or a run_summary column")(
-        "link-audio", "reference the runs' audio files instead of inlining them");
+        "link-audio", "reference the runs' audio files instead of inlining them")(
+        "render", "first render a default set for each run (a sweep: its best trial): reconstructions of 3 "
+                  "validation files and 2 samples, as `distill render` writes them");
+    add_plugin_path_option(options);
     add_db_option(options);
     po::positional_options_description positional;
     positional.add("runs", -1);
@@ -58,6 +95,7 @@ int cmd_report(const Args& args) {
     const fs::path db_path = vm["db"].as<std::string>();
 
     try {
+        if (vm.count("render")) render_default_set(db_path, runs_to_render(db_path, request), load_plugins(vm));
         std::string html;
         {
             store::RunStore db(db_path, store::OpenMode::kReadOnly);

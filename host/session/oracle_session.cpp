@@ -3,6 +3,7 @@
 #include "audio/oracle.hpp"
 #include "data/dataset.hpp"
 #include "experiment/sweep.hpp"
+#include "session/run_recipe.hpp"
 #include "store/run_store.hpp"
 #include "store/sha256.hpp"
 
@@ -77,20 +78,7 @@ std::vector<OraclePoint> run_oracle(const OracleRequest& request, const host::Pl
             listener.warning(std::to_string(point.empty_bands) + " of " + std::to_string(cfg.n_mels) +
                              " mel bands are empty at n_fft " + std::to_string(cfg.n_fft) +
                              " (no STFT bin falls in them): they carry nothing");
-        // The validation files, exactly as a run of this experiment splits them.
-        data::LoadOptions quiet;
-        quiet.log = [](const std::string&) {};
-        data::Dataset ds;
-        try {
-            ds = data::load_dataset(e.data.dir, cfg, e.data.split, e.data.cache_dir, quiet);
-        } catch (const data::DataError& err) {
-            throw BadInput(std::string("data.dir: ") + err.what());
-        }
-        std::set<int64_t> val(ds.val_file_of.begin(), ds.val_file_of.end());
-        std::vector<fs::path> files;
-        for (const int64_t f : val) files.emplace_back(ds.files[static_cast<size_t>(f)]);
-        if (request.max_files && static_cast<int64_t>(files.size()) > *request.max_files)
-            files.resize(static_cast<size_t>(*request.max_files));
+        const std::vector<fs::path> files = validation_files(e, request.max_files);
 
         const nlohmann::json settings = settings_of(e, request.inversion);
         const std::string settings_hash = store::sha256_hex(settings.dump());

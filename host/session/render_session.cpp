@@ -185,8 +185,9 @@ fs::path unique_name(const fs::path& dir, const std::string& stem, std::set<fs::
 
 std::vector<RenderedFile> render_run(const RenderRequest& request, const host::PluginRegistry& registry,
                                      const std::function<void(const std::string&)>& info) {
-    if (request.reconstruct.empty() && request.samples <= 0 && request.interpolate.empty())
-        throw BadInput("nothing to render: give --reconstruct PATH..., --sample N or --interpolate A B");
+    if (request.reconstruct.empty() && request.validation_files <= 0 && request.samples <= 0 &&
+        request.interpolate.empty())
+        throw BadInput("nothing to render: give --reconstruct PATH..., --validation N, --sample N or --interpolate A B");
     if (!request.interpolate.empty() && request.interpolate.size() != 2)
         throw BadInput("--interpolate takes two audio files, got " + std::to_string(request.interpolate.size()));
     if (!request.interpolate.empty() && request.steps < 2)
@@ -211,7 +212,12 @@ std::vector<RenderedFile> render_run(const RenderRequest& request, const host::P
     at::set_num_threads(static_cast<int>(exp.threads > 0 ? exp.threads : cores));
 
     // Every input decoded (and refused) before anything is loaded or written.
-    const std::vector<Input> inputs = reconstruct_inputs(request.reconstruct, cfg);
+    std::vector<fs::path> to_reconstruct = request.reconstruct;
+    if (request.validation_files > 0) {
+        const auto files = validation_files(exp, request.validation_files);
+        to_reconstruct.insert(to_reconstruct.end(), files.begin(), files.end());
+    }
+    const std::vector<Input> inputs = reconstruct_inputs(to_reconstruct, cfg);
     std::vector<Input> ends;
     for (const fs::path& file : request.interpolate) {
         std::error_code ec;

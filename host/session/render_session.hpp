@@ -27,6 +27,7 @@ struct RenderRequest {
     audio::InversionOptions inversion;
 
     std::vector<std::filesystem::path> reconstruct;  // files and folders (searched recursively)
+    int64_t validation_files = 0;                    // also reconstruct the first N of the run's validation files
     int64_t samples = 0;                             // draws from N(0, temperature^2)
     double temperature = 1.0;
     uint64_t seed = 0;

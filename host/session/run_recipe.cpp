@@ -1,11 +1,13 @@
 #include "session/run_recipe.hpp"
 
+#include "data/dataset.hpp"
 #include "experiment/sweep.hpp"
 #include "session/run_session.hpp"
 
 #include <torch/cuda.h>
 
 #include <map>
+#include <set>
 
 namespace distill::session {
 namespace fs = std::filesystem;
@@ -63,6 +65,22 @@ fs::path run_dir_for(const experiment::Experiment& exp, store::RunStore& db, con
     fs::path dir(exp.output.dir);
     if (dir.is_relative()) dir = working_dir / dir;
     return (dir / uuid).lexically_normal();
+}
+
+std::vector<std::filesystem::path> validation_files(const experiment::Experiment& exp, std::optional<int64_t> max) {
+    data::LoadOptions quiet;
+    quiet.log = [](const std::string&) {};
+    data::Dataset ds;
+    try {
+        ds = data::load_dataset(exp.data.dir, exp.data.pipeline, exp.data.split, exp.data.cache_dir, quiet);
+    } catch (const data::DataError& e) {
+        throw BadInput(std::string("data.dir: ") + e.what());
+    }
+    const std::set<int64_t> val(ds.val_file_of.begin(), ds.val_file_of.end());
+    std::vector<std::filesystem::path> files;
+    for (const int64_t f : val) files.emplace_back(ds.files[static_cast<size_t>(f)]);
+    if (max && static_cast<int64_t>(files.size()) > *max) files.resize(static_cast<size_t>(*max));
+    return files;
 }
 
 }  // namespace distill::session

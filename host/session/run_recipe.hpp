@@ -44,4 +44,10 @@ c10::Device resolve_device(const std::string& requested);
 std::filesystem::path run_dir_for(const experiment::Experiment& exp, store::RunStore& db, const std::string& uuid,
                                   const std::filesystem::path& working_dir);
 
+// The experiment's validation files, exactly as a run of it splits them
+// (the data loads from the feature cache when warm), sorted; at most `max`
+// when given. BadInput naming data.dir when the data cannot be loaded.
+std::vector<std::filesystem::path> validation_files(const experiment::Experiment& exp,
+                                                    std::optional<int64_t> max = std::nullopt);
+
 }  // namespace distill::session

@@ -87,6 +87,43 @@ TEST_F(ReportCli, RunsDiffOfTwoRealRunsShowsExactlyTheChangedKey) {
     EXPECT_NE(f.err.find("which two runs"), std::string::npos) << f.err;
 }
 
+TEST_F(ReportCli, RenderFirstAddsTheRunsValidationReconstructionsAndSamples) {
+    test_support::write_corpus(dir / "corpus");
+    const fs::path exp = write_tiny_experiment(dir.path(), "exp.toml", 1);
+    Finished f = run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db"});
+    ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+
+    f = distill({"report", "1", "--render", "-o", "heard.html"});
+    ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+    const auto data = nlohmann::json::parse(data_section(test_support::read_file(dir / "heard.html")));
+    // The corpus's split holds 2 validation files: both reconstructed, plus 2 samples.
+    const auto& audio = data["runs"][0]["audio"];
+    ASSERT_EQ(audio.size(), 4u) << audio;
+    int reconstructions = 0, samples = 0;
+    for (const auto& entry : audio) {
+        const std::string path = entry["path"];
+        EXPECT_EQ(entry["src"].get<std::string>().rfind("data:audio/wav;base64,", 0), 0u) << path;
+        reconstructions += path.find("sample") == std::string::npos;
+        samples += path.find("sample") != std::string::npos;
+    }
+    EXPECT_EQ(reconstructions, 2) << audio;
+    EXPECT_EQ(samples, 2) << audio;
+    store::RunStore db(dir / "runs.db", store::OpenMode::kReadOnly);
+    EXPECT_EQ(db.artifacts(1, "audio").size(), 4u);
+}
+
+TEST_F(ReportCli, RenderOfARunWithoutCheckpointsWarnsAndStillWritesThePage) {
+    {
+        store::RunStore db(dir / "runs.db");
+        seed_run(db, {});  // rows only: no best.pt to render from
+    }
+    const Finished f = distill({"report", "1", "--render", "-o", "silent.html"});
+    ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+    EXPECT_NE(f.err.find("run 1 not rendered"), std::string::npos) << f.err;
+    const auto data = nlohmann::json::parse(data_section(test_support::read_file(dir / "silent.html")));
+    EXPECT_TRUE(data["runs"][0]["audio"].empty());
+}
+
 TEST_F(ReportCli, DefaultOutputIsTheRunsFolderAndIsRecorded) {
     {
         store::RunStore db(dir / "runs.db");
