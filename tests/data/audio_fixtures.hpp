@@ -3,6 +3,7 @@
 #pragma once
 
 #include "data/dataset.hpp"
+#include "support/temp_dir.hpp"
 
 #include <sndfile.h>
 
@@ -37,24 +38,7 @@ struct Captured {
 namespace fs = std::filesystem;
 constexpr double kPi = 3.14159265358979323846;
 
-class TempDir {
-public:
-    TempDir() {
-        static int n = 0;
-        path_ = fs::temp_directory_path() /
-                ("distill-data-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using test_support::TempDir;
 
 // Interleaved float samples -> file; the format follows the extension.
 inline void write_audio(const fs::path& p, const std::vector<float>& interleaved, int sr,

@@ -6,6 +6,8 @@
 #include "fake_plugins.hpp"
 #include "plugins/plugin_registry.hpp"
 
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -26,16 +28,11 @@ inline host::PluginRegistry fake_registry() {
 class ExperimentTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "distill-exp-XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir = fs::path(pattern).lexically_normal();
         fs::create_directories(dir / "corpus");
         cwd_ = fs::current_path();
     }
     void TearDown() override {
         fs::current_path(cwd_);
-        std::error_code ec;
-        fs::remove_all(dir, ec);
     }
     fs::path write(const std::string& name, const std::string& text) {
         const fs::path file = dir / name;
@@ -61,7 +58,8 @@ protected:
         return "<missing " + key + ">";
     }
 
-    fs::path dir;
+    distill::test_support::TempDir tmp{"distill-exp"};
+    fs::path dir = tmp.path();
     host::PluginRegistry registry = fake_registry();
 
 private:

@@ -1,5 +1,7 @@
 // `distill validate` as a user runs it: the built binary with the fake
 // plugins loaded through --plugin-path.
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -22,14 +24,7 @@ struct Result {
 class ValidateCli : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "distill-validate-XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir = pattern;
         fs::create_directories(dir / "corpus");
-    }
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
     }
     fs::path write(const std::string& name, const std::string& text) {
         std::ofstream(dir / name) << text;
@@ -52,7 +47,8 @@ protected:
         r.err = slurp(dir / "err");
         return r;
     }
-    fs::path dir;
+    distill::test_support::TempDir tmp{"distill-validate"};
+    fs::path dir = tmp.path();
 };
 
 const std::string kData = "[data]\ndir = \"corpus\"\n";

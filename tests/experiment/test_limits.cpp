@@ -1,6 +1,8 @@
 // Sizes that multiply into allocations are refused by name (exit 2) instead
 // of failing to allocate: `distill validate` as a user runs it, with the fake
 // plugins.
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -18,15 +20,8 @@ namespace fs = std::filesystem;
 class Limits : public ::testing::Test {
 protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "distill-limits-XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir = pattern;
         fs::create_directories(dir / "corpus");
         std::ofstream(dir / "ok.toml") << "[data]\ndir = \"corpus\"\n";
-    }
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
     }
     // Exit status and stderr of `distill validate ok.toml --set SETS...`.
     std::pair<int, std::string> validate(const std::string& sets) {
@@ -39,7 +34,8 @@ protected:
         s << in.rdbuf();
         return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, s.str()};
     }
-    fs::path dir;
+    distill::test_support::TempDir tmp{"distill-limits"};
+    fs::path dir = tmp.path();
 };
 
 TEST_F(Limits, HugeChunkSecondsIsRefusedNamingTheKey) {

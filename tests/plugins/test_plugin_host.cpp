@@ -2,6 +2,7 @@
 // schemas, autograd across the boundary, and exceptions turned into errors.
 #include "plugins/plugin_instance.hpp"
 #include "plugins/plugin_registry.hpp"
+#include "support/shell.hpp"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -249,14 +250,8 @@ struct CommandResult {
     std::string output;
 };
 CommandResult run_command(const std::string& command) {
-    CommandResult result{-1, ""};
-    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-    if (pipe == nullptr) return result;
-    std::array<char, 4096> buffer{};
-    while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-    const int raw = pclose(pipe);
-    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    return result;
+    const auto result = distill::test_support::run_shell(command);
+    return {result.exit_code, result.output};
 }
 }  // namespace
 

@@ -1,24 +1,9 @@
 #include "store_test_util.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-#include <stdexcept>
-#include <sys/wait.h>
+#include "support/shell.hpp"
+
 
 namespace distill::store::test {
-
-TempDir::TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/distill_store_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
-    path_ = pattern;
-}
-
-TempDir::~TempDir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ec);
-    std::filesystem::remove_all(path_, ec);
-}
 
 int64_t make_run(RunStore& store, const std::string& experiment, int64_t seed) {
     const int64_t exp = store.record_experiment(experiment, "name = \"" + experiment + "\"\n");
@@ -31,14 +16,8 @@ int64_t make_run(RunStore& store, const std::string& experiment, int64_t seed) {
 }
 
 std::pair<int, std::string> run_command(const std::string& command) {
-    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (!pipe) throw std::runtime_error("popen failed: " + command);
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-    const int status = ::pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    const auto result = test_support::run_shell(command);
+    return {result.exit_code, result.output};
 }
 
 }  // namespace distill::store::test

@@ -42,17 +42,6 @@ std::string read_file(const fs::path& file) {
     return text.str();
 }
 
-TempDir::TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "distill-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
-    path_ = pattern;
-}
-
-TempDir::~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-}
-
 void write_corpus(const fs::path& dir) {
     fs::create_directories(dir);
     std::mt19937 rng(11);

@@ -4,6 +4,8 @@
 // process. (Moved here from tests/train so the report tests use the same.)
 #pragma once
 
+#include "support/temp_dir.hpp"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -14,18 +16,6 @@
 namespace distill::test_support {
 
 namespace fs = std::filesystem;
-
-// mkdtemp; removed with its contents on destruction.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    const fs::path& path() const { return path_; }
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
 
 // 8 one-second 16 kHz WAVs (sines, chirps, noise). With the experiment below
 // (0.5 s chunks, file split with val_fraction 0.25) that is 6 train files =

@@ -1,5 +1,7 @@
 #include "sweep_fixture.hpp"
 
+#include "support/shell.hpp"
+
 #include <sndfile.h>
 
 #include <fcntl.h>
@@ -37,12 +39,6 @@ void write_wav(const fs::path& path, double freq, unsigned seed) {
     }
     ASSERT_EQ(sf_writef_float(file, samples.data(), kSampleRate), kSampleRate);
     sf_close(file);
-}
-
-std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
 }
 
 }  // namespace
@@ -89,16 +85,9 @@ fs::path SweepTest::write(const std::string& name, const std::string& text) cons
 }
 
 std::pair<int, std::string> SweepTest::distill(const std::string& args) const {
-    const std::string command =
-        "cd " + shell_quote(dir_.string()) + " && " + shell_quote(DISTILL_BINARY) + " " + args + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return {-1, "popen failed: " + command};
-    std::string out;
-    char buffer[4096];
-    size_t n = 0;
-    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-    const int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+    const auto result = test_support::run_shell("cd " + test_support::shell_quote(dir_.string()) + " && " +
+                                                test_support::shell_quote(DISTILL_BINARY) + " " + args);
+    return {result.exit_code, result.output};
 }
 
 pid_t SweepTest::spawn(const std::vector<std::string>& args, const fs::path& log) const {
