@@ -3,8 +3,8 @@
 Python) program, written from the docs (REFERENCE.md sections 2-4, the
 plugins' documented behaviour) with nothing of distill imported.
 
-  peer_step.py [--steps N] [--warmup N] [--threads N] [--batch N] [--items N]
-               [--epoch E] [--seed S] [--zero-grad none|zeros]
+  peer_step.py [--device cpu|cuda|cuda:N] [--steps N] [--warmup N] [--threads N]
+               [--batch N] [--items N] [--epoch E] [--seed S] [--zero-grad none|zeros]
 
 Times one epoch's worth of steps the way bench/train's `--mode trainer` runs
 distill's Trainer: --items random [2, 128, 94] maps uniform in [-1, 1], the
@@ -15,15 +15,18 @@ warm-up), float() of the total and of every loss term, backward, global
 gradient clipping, AdamW.
 
 Prints the per-step time (zero_grad to optimizer.step, as the trainer's
-step_time_s) and the per-iteration time (end of one loop iteration to the
-end of the next: the batch gather, the step and the readback), min and
-median over the timed steps. bench/compare_peer reads these lines.
+step_time_s), the per-iteration time (end of one loop iteration to the
+end of the next: the batch gather, the step and the readback) and the
+process's CPU time and minor page faults per iteration, min and
+median over the timed steps (on CUDA the float() readbacks synchronise each
+step). bench/compare_peer reads these lines.
 
 Debian's python3-torch (1.13.1) uses the same LibTorch build as distill.
 """
 
 import argparse
 import math
+import resource
 import statistics
 import sys
 import time
@@ -209,7 +212,7 @@ def compute_losses(recon, target, mu, logvar, epoch, epochs, cfg):
             weighted = raw * weight
             total = weighted if total is None else total + weighted
     if total is None:
-        total = torch.zeros((), dtype=recon.dtype)
+        total = torch.zeros((), dtype=recon.dtype, device=recon.device)
     return total, terms
 
 
@@ -245,6 +248,7 @@ def median(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
@@ -261,34 +265,44 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     cfg = REFERENCE
 
+    device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    items = torch.rand(args.items, 2, cfg["n_mels"], cfg["frames"]) * 2 - 1
+    items = (torch.rand(args.items, 2, cfg["n_mels"], cfg["frames"]) * 2 - 1).to(device)
     n = (args.warmup + args.steps) * args.batch
-    train_items = items.index_select(0, torch.arange(n).remainder(args.items))
-    model = ConvVAE(cfg)
+    train_items = items.index_select(0, torch.arange(n, device=device).remainder(args.items))
+    model = ConvVAE(cfg).to(device)
     model.train()
     optimizer = make_optimizer(model, cfg)
-    order = torch.randperm(n)
+    order = torch.randperm(n).to(device)
 
-    print(f"peer_step: torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+    print(f"peer_step: torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, batch {args.batch}, "
           f"items [{args.items}, 2, {cfg['n_mels']}, {cfg['frames']}], epoch {args.epoch}, "
           f"zero_grad set_to_none={args.zero_grad == 'none'}")
     print(f"warm-up {args.warmup} steps, then {args.steps} timed steps")
-    step_s, iteration_s = [], []
-    last = time.perf_counter()
+    step_s, iteration_s, cpu_s, faults = [], [], [], []
+
+    def usage():  # CPU time of every thread (user + system), minor page faults
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime + u.ru_stime, u.ru_minflt
+
+    last, last_usage = time.perf_counter(), usage()
     for step in range(args.warmup + args.steps):
         batch = train_items.index_select(0, order[step * args.batch:(step + 1) * args.batch])
         started = time.perf_counter()
         train_step(model, optimizer, batch, args.epoch, cfg["epochs"], cfg, set_to_none=args.zero_grad == "none")
-        now = time.perf_counter()
+        now, now_usage = time.perf_counter(), usage()
         if step >= args.warmup:
             step_s.append(now - started)
             iteration_s.append(now - last)
-        last = now
+            cpu_s.append(now_usage[0] - last_usage[0])
+            faults.append(now_usage[1] - last_usage[1])
+        last, last_usage = now, now_usage
     print(f"peer ms/step: min {1e3 * min(step_s):.2f}  median {1e3 * median(step_s):.2f}   "
           f"samples/s (median): {args.batch / median(step_s):.1f}")
     print(f"peer ms/iteration (loop end to loop end): min {1e3 * min(iteration_s):.2f}  "
           f"median {1e3 * median(iteration_s):.2f}")
+    print(f"peer cpu ms/iteration: min {1e3 * min(cpu_s):.2f}  median {1e3 * median(cpu_s):.2f}   "
+          f"minor page faults/iteration (median): {median(faults):.0f}")
     return 0
 
 
