@@ -17,6 +17,7 @@
 //            and of a weights-only one (best.pt / last.pt), --steps times
 // The configuration is experiments/reference-v2.toml (or --experiment),
 // items are random [N, 2, n_mels, frames] resident on the device.
+#include "common/allocator.hpp"
 #include "experiment/experiment.hpp"
 #include "plugins/plugin_instance.hpp"
 #include "plugins/plugin_registry.hpp"
@@ -61,6 +62,7 @@ struct Options {
     std::string experiment = DISTILL_SOURCE_DIR "/experiments/reference-v2.toml";
     std::string pair = "bare,full";  // pair mode
     std::string checkpoint_dir;  // checkpoint mode; empty = a folder in the temporary directory
+    std::string malloc = "reuse";  // reuse: as `distill run` sets the allocator; default: glibc as it comes
     std::vector<std::string> plugin_paths, sets;
 };
 
@@ -69,7 +71,8 @@ struct Options {
                  "train_throughput: %s\n"
                  "usage: train_throughput [--mode full|phases|bare|compare|pair|trainer|checkpoint] [--device cpu|cuda|cuda:N]\n"
                  "       [--steps N] [--warmup N] [--repeat N] [--threads N] [--batch N] [--items N]\n"
-                 "       [--experiment FILE] [--set KEY=VALUE]... [--plugin-path DIR]... [--pair A,B] [--checkpoint-dir DIR]\n",
+                 "       [--experiment FILE] [--set KEY=VALUE]... [--plugin-path DIR]... [--pair A,B] [--checkpoint-dir DIR]\n"
+                 "       [--malloc reuse|default]\n",
                  problem.c_str());
     std::exit(2);
 }
@@ -93,6 +96,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--warmup") o.warmup = positive(a, v, 0);
         else if (a == "--repeat") o.repeat = positive(a, v, 1);
         else if (a == "--threads") o.threads = positive(a, v, 0);
+        else if (a == "--malloc") o.malloc = v;
         else if (a == "--batch") o.batch = positive(a, v, 2);
         else if (a == "--items") o.items = positive(a, v, 2);
         else if (a == "--experiment") o.experiment = v;
@@ -488,6 +492,8 @@ int main(int argc, char** argv) {
     const Options o = parse(argc, argv);
     try {
         if (o.threads > 0) at::set_num_threads(static_cast<int>(o.threads));
+        if (o.malloc != "reuse" && o.malloc != "default") usage("--malloc wants reuse or default, got '" + o.malloc + "'");
+        if (o.malloc == "reuse") common::keep_freed_memory_for_reuse();
         Setup s;
         std::vector<std::string> paths = o.plugin_paths;
         if (paths.empty() && std::getenv("DISTILL_PLUGIN_PATH") == nullptr) paths.push_back(DISTILL_BENCH_PLUGIN_DIR);

@@ -2,6 +2,8 @@
 
 #include "session/run_recipe.hpp"
 
+#include "common/allocator.hpp"
+
 #include "audio/oracle.hpp"
 #include "data/dataset.hpp"
 #include "experiment/experiment.hpp"
@@ -96,6 +98,7 @@ Prepared prepare(const Recipe& recipe, const host::PluginRegistry& registry, Ses
     // threads = 0 means every core (LibTorch's own default can be 1 under OpenMP).
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     at::set_num_threads(static_cast<int>(p.exp.threads > 0 ? p.exp.threads : cores));
+    common::keep_freed_memory_for_reuse();
     // Every random choice from here on (initial weights, shuffles, dropout,
     // sampling) follows the experiment's seed. The plugins are made before
     // the data load, so a combination only a plugin judges (stft hop > win)
