@@ -54,7 +54,7 @@ TensorMap ModelInstance::decode(const at::Tensor& latents) {
 }
 
 LossInstance::LossInstance(const LoadedPlugin& plugin, const ParamValues& params, const std::string& device)
-    : PluginInstance(plugin, params, device) {}
+    : PluginInstance(plugin, params, device), metrics_(declared_metrics(*plugin.descriptor)) {}
 
 TensorMap LossInstance::compute(const TensorMap& inputs, const distill_step_context& context) {
     TensorListView in(inputs);

@@ -3,6 +3,7 @@
 // the plugin and the call.
 #pragma once
 
+#include "plugins/abi_check.hpp"
 #include "plugins/param_schema.hpp"
 #include "plugins/plugin_registry.hpp"
 
@@ -73,6 +74,11 @@ public:
     LossInstance(const LoadedPlugin& plugin, const ParamValues& params, const std::string& device);
     // The plugin's "loss" and sub-terms; throws if "loss" is missing.
     TensorMap compute(const TensorMap& inputs, const distill_step_context& context);
+    // The reference metrics its values fill, as its descriptor declares them.
+    const std::vector<MetricSource>& metrics() const { return metrics_; }
+
+private:
+    std::vector<MetricSource> metrics_;
 };
 
 }  // namespace distill::host

@@ -59,6 +59,25 @@ private:
     int64_t epoch_, step_;
 };
 
+// mean |recon - target| over channel 0 as its loss, half of it as the
+// sub-term "half"; it declares stft_loss and kl_divergence (from "half") --
+// reference metrics of other plugins, to prove the host reads declarations,
+// not ids.
+class DeclaringLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"declaring", "1.0.0", "test loss: declares reference metrics its id has nothing to do with", {},
+                {{"stft_loss"}, {"kl_divergence", "half"}}};
+    }
+    DeclaringLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        const at::Tensor recon = distill::require_input(inputs, "recon").select(1, 0);
+        const at::Tensor target = distill::require_input(inputs, "target").select(1, 0);
+        const at::Tensor loss = (recon - target).abs().mean();
+        return {{"loss", loss}, {"half", loss.detach() * 0.5}};
+    }
+};
+
 }  // namespace
 
-DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss)
+DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss, DeclaringLoss)
