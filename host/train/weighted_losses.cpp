@@ -19,12 +19,6 @@ std::string params_of(const host::ParamValues& params) {
     return s.empty() ? s : s + "}";
 }
 
-std::string shape_of(const at::Tensor& t) {
-    std::string s = "[";
-    for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-    return s + "]";
-}
-
 }  // namespace
 
 const LossTerm* LossResult::find(const std::string& name) const {
@@ -65,15 +59,15 @@ LossResult WeightedLosses::compute(const TensorMap& inputs, const distill_step_c
         LossTerm term;
         term.name = entry.name;
         term.plugin = entry.instance->id();
+        term.weight = entry.schedule.weight_at(context.epoch, context.total_epochs);
+        // A training step steps on every term with a weight: each must be
+        // attached to the graph (validation runs without gradients).
+        const bool needs_gradient = context.training != 0 && term.weight != 0.0 && at::GradMode::is_enabled();
+        host::check_loss_result(*entry.instance, entry.name, inputs, out, needs_gradient);
         term.metrics = &entry.instance->metrics();
-        term.raw = out.at("loss");
+        term.raw = out.at("loss").reshape({});
         out.erase("loss");
         term.sub_terms = std::move(out);
-        if (term.raw.numel() != 1)
-            throw std::runtime_error("loss '" + entry.name + "' (plugin '" + term.plugin +
-                                     "'): 'loss' must be a scalar, got shape " + shape_of(term.raw));
-        term.raw = term.raw.reshape({});
-        term.weight = entry.schedule.weight_at(context.epoch, context.total_epochs);
         // A switched-off term must not turn the total into NaN through 0 * inf.
         term.weighted = term.weight == 0.0 ? at::zeros({}, term.raw.options()) : term.raw * term.weight;
         if (term.weight != 0.0) result.total = result.total.defined() ? result.total + term.weighted : term.weighted;

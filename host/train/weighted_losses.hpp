@@ -57,7 +57,9 @@ public:
 
     // Runs every plugin on `inputs`; weights come from context.epoch and
     // context.total_epochs. Plugin failures propagate as host::PluginCallError;
-    // a non-scalar "loss" throws std::runtime_error naming the entry.
+    // a result host::check_loss_result refuses (not a scalar, or, in a
+    // training step with gradients on and a weight other than 0, not attached
+    // to the graph) as host::PluginResultError naming the entry and plugin.
     LossResult compute(const TensorMap& inputs, const distill_step_context& context) const;
 
     // One line for the start of a run: each entry, its plugin, weight,

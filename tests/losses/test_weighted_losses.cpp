@@ -216,3 +216,38 @@ TEST(ReferenceValues, ComeFromThePluginsDeclarations) {
     EXPECT_FALSE(row.stft_loss.has_value());
     EXPECT_FALSE(row.if_recon_loss.has_value());
 }
+
+// A loss a training step steps on must be attached to the graph: one that is
+// not (here kl, its inputs given without grad while recon has it) is an error
+// naming the entry and the plugin -- but only where it would be trained on.
+TEST(WeightedLosses, ADetachedLossWithAWeightIsAnErrorNamingIt) {
+    const at::Tensor recon = at::rand({2, 2, 4, 16}).requires_grad_(true);
+    const distill::TensorMap inputs{{"recon", recon}, {"target", at::rand({2, 2, 4, 16})},
+                                    {"mu", at::zeros({2, 3})}, {"logvar", at::zeros({2, 3})}};
+    WeightedLosses losses;
+    losses.add("", make_loss("mag_l1"), WeightSchedule::constant(1.0));
+    losses.add("prior", make_loss("kl"), WeightSchedule::constant(0.5));
+    try {
+        losses.compute(inputs, context(0, 1));
+        FAIL() << "a detached loss was trained on";
+    } catch (const distill::host::PluginResultError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("loss 'prior' (plugin 'kl'): compute returned a 'loss' that is not attached to the "
+                            "autograd graph"),
+                  std::string::npos)
+            << what;
+        EXPECT_TRUE(e.is_bad_input()) << "the user's to fix: exit 2";
+    }
+    // Validation (training = 0), no-grad mode and a weight of 0 train on nothing.
+    distill_step_context validation = context(0, 1);
+    validation.training = 0;
+    EXPECT_NO_THROW(losses.compute(inputs, validation));
+    {
+        at::NoGradGuard no_grad;
+        EXPECT_NO_THROW(losses.compute(inputs, context(0, 1)));
+    }
+    WeightedLosses logged_only;
+    logged_only.add("", make_loss("mag_l1"), WeightSchedule::constant(1.0));
+    logged_only.add("prior", make_loss("kl"), WeightSchedule::constant(0.0));
+    EXPECT_NO_THROW(logged_only.compute(inputs, context(0, 1)));
+}

@@ -78,6 +78,33 @@ public:
     }
 };
 
+// A loss computed from a detached copy of recon: its value is real, but it
+// is not attached to the model's graph, so training on it does nothing.
+class DetachedLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"detached", "1.0.0", "test loss: mean recon, detached from the graph", {}};
+    }
+    DetachedLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        return {{"loss", distill::require_input(inputs, "recon").detach().mean()}};
+    }
+};
+
+// One loss value per item ([B]) instead of one scalar.
+class PerItemLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"per_item", "1.0.0", "test loss: a [B] vector instead of a scalar", {}};
+    }
+    PerItemLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        const at::Tensor recon = distill::require_input(inputs, "recon");
+        return {{"loss", recon.reshape({recon.size(0), -1}).mean(1)}};
+    }
+};
+
 }  // namespace
 
-DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss, DeclaringLoss)
+DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss, DeclaringLoss, DetachedLoss,
+                       PerItemLoss)
