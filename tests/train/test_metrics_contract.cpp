@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <map>
+#include <sstream>
 
 namespace distill::train::testing {
 namespace {
@@ -68,6 +69,37 @@ TEST(MetricsContract, ReferenceColumnsFollowTheDeclarationsAndAreNullWhereNoneDe
     const std::string table = show.out.substr(from, to - from);
     EXPECT_EQ(table.find("nan"), std::string::npos) << table;
     EXPECT_NE(table.find(" -  "), std::string::npos) << table;
+}
+
+// `runs show` tells NaN from absent: an epoch whose totals were all NaN
+// prints "nan" for them, a reference column nobody fills "-".
+TEST(MetricsContract, RunsShowPrintsNanForNanAndDashForAbsent) {
+    TempDir dir;
+    write_corpus(dir / "corpus");
+    const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\nmax_non_finite_steps = 100\n",
+                                          "[[loss]]\nplugin = \"always_nan\"\n"
+                                          "[[loss]]\nplugin = \"mag_l1\"\n");
+    const Finished f =
+        run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    EXPECT_EQ(f.exit_code, 1) << "no optimizer step succeeded: " << f.out << f.err;
+    const Finished show = run_distill(dir.path(), {"runs", "show", "1", "--db", "runs.db"});
+    ASSERT_EQ(show.exit_code, 0) << show.err;
+    const size_t from = show.out.find("last epochs:"), to = show.out.find("files:");
+    ASSERT_TRUE(from != std::string::npos && to != std::string::npos && from < to) << show.out;
+    std::istringstream table(show.out.substr(from, to - from));
+    std::string header, line;
+    std::getline(table, header);  // "last epochs:"
+    std::getline(table, header);  // column names
+    ASSERT_TRUE(std::getline(table, line)) << show.out;
+    std::istringstream cells(line);
+    std::string epoch, train, val, val_recon, val_kl;
+    cells >> epoch >> train >> val >> val_recon >> val_kl;
+    EXPECT_EQ(epoch, "1") << line;
+    EXPECT_EQ(train, "nan") << line;
+    EXPECT_EQ(val, "nan") << line;
+    EXPECT_NE(val_recon, "nan") << "mag_l1 alone is finite: " << line;
+    EXPECT_NE(val_recon, "-") << line;
+    EXPECT_EQ(val_kl, "-") << "no KL loss: " << line;
 }
 
 }  // namespace

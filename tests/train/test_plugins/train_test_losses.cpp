@@ -59,6 +59,16 @@ private:
     int64_t epoch_, step_;
 };
 
+// NaN at every call, training and validation (attached to the graph).
+class AlwaysNanLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() { return {"always_nan", "1.0.0", "test loss: NaN at every call", {}}; }
+    AlwaysNanLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        return {{"loss", zero_from(inputs) + std::numeric_limits<double>::quiet_NaN()}};
+    }
+};
+
 // mean |recon - target| over channel 0 as its loss, half of it as the
 // sub-term "half"; it declares stft_loss and kl_divergence (from "half") --
 // reference metrics of other plugins, to prove the host reads declarations,
@@ -106,5 +116,5 @@ public:
 
 }  // namespace
 
-DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss, DeclaringLoss, DetachedLoss,
-                       PerItemLoss)
+DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss, AlwaysNanLoss, DeclaringLoss,
+                       DetachedLoss, PerItemLoss)
