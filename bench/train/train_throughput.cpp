@@ -178,8 +178,7 @@ struct Timer {
 // every scalar, then the step row and loss-term rows (the same functions).
 void metrics(const train::LossResult& result, int64_t step, train::MetricsSink& sink) {
     const train::LossValues values = train::read_loss_values(result);
-    const train::ReferenceColumns c = train::reference_columns(result, values);
-    sink.step({0, step, 0, values.total, c.recon, c.kl, c.kl_weight, 1e-3, 0.0, c.stft, c.mag, c.if_});
+    sink.step(train::step_row(result, values, 0, step, 0, 1e-3, 0.0));
     sink.loss_terms(train::loss_term_rows(result, values, 0, step, "train"));
 }
 

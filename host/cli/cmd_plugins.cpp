@@ -3,9 +3,11 @@
 #include "common/suggest.hpp"
 #include "plugins/abi_check.hpp"
 #include "plugins/plugin_instance.hpp"
+#include "store/metric_columns.hpp"
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <iomanip>
 #include <iostream>
 
@@ -27,6 +29,17 @@ std::vector<std::string> all_ids(const host::PluginRegistry& registry) {
     return ids;
 }
 
+// "reference metrics: kl_loss (loss), kl_weight (its weight), kl_divergence
+// (kl_raw)": the step_metrics / epoch_metrics columns the plugin fills.
+std::string reference_metrics_line(const distill_plugin_descriptor& d) {
+    std::string line;
+    for (const host::MetricSource& m : host::declared_metrics(d)) {
+        const bool weight = store::kReferenceMetrics[m.metric].fill == store::Fill::kWeight;
+        line += (line.empty() ? "" : ", ") + m.name + " (" + (weight ? std::string("its weight") : m.source) + ")";
+    }
+    return "reference metrics: " + (line.empty() ? "none (its values are in loss_terms only)" : line);
+}
+
 int describe_plugin(const host::PluginRegistry& registry, const std::string& id) {
     const host::LoadedPlugin* p = registry.find(id);
     if (p == nullptr) throw host::PluginNotFound("unknown plugin '" + id + "'" + did_you_mean(id, all_ids(registry)) +
@@ -36,11 +49,8 @@ int describe_plugin(const host::PluginRegistry& registry, const std::string& id)
               << "  " << (d.summary ? d.summary : "") << "\n"
               << "  library: " << p->library.string() << " (" << p->library_name << " " << p->library_version
               << ")\n";
-    if (d.param_count == 0) {
-        std::cout << "  parameters: none\n";
-        return kExitOk;
-    }
-    std::cout << "  parameters:\n";
+    if (d.param_count == 0) std::cout << "  parameters: none\n";
+    else std::cout << "  parameters:\n";
     for (size_t i = 0; i < d.param_count; ++i) {
         const distill_param_spec& s = host::param_at(d, i);
         const std::string constraints = host::describe_constraints(s);
@@ -49,6 +59,7 @@ int describe_plugin(const host::PluginRegistry& registry, const std::string& id)
                   << (constraints.empty() ? "" : ", " + constraints) << ")\n"
                   << "        " << (s.doc ? s.doc : "") << "\n";
     }
+    if (d.kind == DISTILL_KIND_LOSS) std::cout << "  " << reference_metrics_line(d) << "\n";
     return kExitOk;
 }
 
@@ -77,21 +88,36 @@ int check_plugin(const host::PluginRegistry& registry, const std::string& id) {
         return kExitOk;
     }
     host::LossInstance loss(*p, params, "cpu");
-    at::Tensor recon = at::rand({2, 2, 64, 48}).requires_grad_(true);
-    const TensorMap inputs{{"recon", recon},
-                                 {"target", at::rand({2, 2, 64, 48})},
-                                 {"mu", at::randn({2, 8})},
-                                 {"logvar", at::randn({2, 8})},
-                                 {"z", at::randn({2, 8})}};
+    // As a model hands them over: its outputs attached to a graph, the target not.
+    const TensorMap inputs{{"recon", at::rand({2, 2, 64, 48}).requires_grad_(true)},
+                           {"target", at::rand({2, 2, 64, 48})},
+                           {"mu", at::randn({2, 8}).requires_grad_(true)},
+                           {"logvar", at::randn({2, 8}).requires_grad_(true)},
+                           {"z", at::randn({2, 8}).requires_grad_(true)}};
     const distill_step_context ctx{sizeof(distill_step_context), 0, 1, 0, 1, 1};
     auto out = loss.compute(inputs, ctx);
+    // What `run` checks at every training step of an entry with a weight.
+    host::check_loss_result(loss, "", inputs, out, /*needs_gradient=*/true);
+    const double value = out.at("loss").item<double>();
+    if (!std::isfinite(value)) {
+        std::cerr << "distill: plugin '" << id << "': compute returned a loss of " << value
+                  << " on random inputs; `run` skips every step whose total is not finite\n";
+        return kExitRunFailed;
+    }
     out.at("loss").backward();
-    const bool grad_ok = !recon.grad().defined() || recon.grad().isfinite().all().item<bool>();
-    std::cout << id << ": compute ok; loss = " << out.at("loss").item<double>()
-              << (grad_ok ? "; gradient finite\n" : "; gradient NOT finite\n");
+    std::string bad_gradients;
+    for (const auto& [name, t] : inputs)
+        if (t.grad().defined() && !t.grad().isfinite().all().item<bool>())
+            bad_gradients += (bad_gradients.empty() ? "" : ", ") + name;
+    std::cout << id << ": compute ok; loss = " << value
+              << (bad_gradients.empty() ? "; gradient finite\n" : "; gradient NOT finite for " + bad_gradients + "\n");
     for (const auto& [name, t] : out)
         if (name != "loss") std::cout << "  " << name << " = " << t.item<double>() << "\n";
-    return grad_ok ? kExitOk : kExitRunFailed;
+    std::cout << "  " << reference_metrics_line(*p->descriptor) << "\n";
+    if (!bad_gradients.empty())
+        std::cerr << "distill: plugin '" << id << "': its gradient with respect to " << bad_gradients
+                  << " is not finite on random inputs\n";
+    return bad_gradients.empty() ? kExitOk : kExitRunFailed;
 }
 
 }  // namespace

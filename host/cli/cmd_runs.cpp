@@ -8,6 +8,7 @@
 #include "common/suggest.hpp"
 #include "session/run_files.hpp"
 #include "session/run_session.hpp"
+#include "store/nonfinite.hpp"
 #include "store/run_store.hpp"
 
 #include <SQLiteCpp/Column.h>
@@ -135,9 +136,12 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
         std::cout << p.library_path << " sha256:" << p.library_sha256.substr(0, 12) << "\n";
     }
 
+    // A NULL metric was NaN when the row's `nonfinite` names it ("nan"), else
+    // nobody filled it ("-": e.g. val_kl_loss of a run without a KL loss).
+    static const char* const kShown[] = {"train_loss", "val_loss", "val_recon_loss", "val_kl_loss", "learning_rate"};
     SQLite::Statement epochs(db.db(),
                              "SELECT * FROM (SELECT epoch, train_loss, val_loss, val_recon_loss, val_kl_loss, "
-                             "learning_rate, elapsed_seconds FROM epoch_metrics WHERE run_id = ?1 "
+                             "learning_rate, elapsed_seconds, nonfinite FROM epoch_metrics WHERE run_id = ?1 "
                              "ORDER BY epoch DESC LIMIT ?2) ORDER BY epoch");
     epochs.bind(1, id);
     epochs.bind(2, epoch_rows);
@@ -146,7 +150,10 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
               << "elapsed\n";
     while (epochs.executeStep()) {
         std::cout << "  " << std::setw(7) << epochs.getColumn(0).getInt64() + 1;
-        for (int i = 1; i <= 5; ++i) std::cout << std::setw(13) << format_number(epochs.getColumn(i));
+        const std::string nonfinite = epochs.getColumn(7).isNull() ? "" : epochs.getColumn(7).getString();
+        for (int i = 1; i <= 5; ++i)
+            std::cout << std::setw(13)
+                      << (store::listed_as_nan(nonfinite, kShown[i - 1]) ? "nan" : format_number(epochs.getColumn(i)));
         std::cout << format_duration(epochs.getColumn(6).isNull() ? NAN : epochs.getColumn(6).getDouble()) << "\n";
     }
 

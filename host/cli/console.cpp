@@ -26,14 +26,28 @@ void ConsoleListener::info(const std::string& line) { print(line); }
 
 void ConsoleListener::warning(const std::string& message) { print("warning: " + message); }
 
+namespace {
+
+// "%.4g" of a reference column, "-" where no loss entry fills it.
+std::string component(const std::optional<double>& value, const char* format) {
+    if (!value) return "-";
+    char text[32];
+    std::snprintf(text, sizeof text, format, *value);
+    return text;
+}
+
+}  // namespace
+
 void ConsoleListener::step_done(const train::StepReport& r) {
     if (r.notable) {
         char line[256];
         std::snprintf(line, sizeof line,
-                      "epoch %lld/%lld step %lld/%lld  loss %.5g  stft %.4g  recon %.4g  kl %.4g  kl_w %.3g  %.3f s/step",
+                      "epoch %lld/%lld step %lld/%lld  loss %.5g  stft %s  recon %s  kl %s  kl_w %s  %.3f s/step",
                       static_cast<long long>(r.epoch + 1), static_cast<long long>(r.epochs),
                       static_cast<long long>(r.step + 1), static_cast<long long>(r.steps_per_epoch), r.total,
-                      r.columns.stft, r.columns.recon, r.columns.kl, r.columns.kl_weight, r.step_time_s);
+                      component(r.row.stft_loss, "%.4g").c_str(), component(r.row.recon_loss, "%.4g").c_str(),
+                      component(r.row.kl_loss, "%.4g").c_str(), component(r.row.kl_weight, "%.3g").c_str(),
+                      r.step_time_s);
         print(line);
     }
     show_progress(r);

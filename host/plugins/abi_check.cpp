@@ -1,5 +1,8 @@
 #include "plugins/abi_check.hpp"
 
+#include "common/suggest.hpp"
+#include "store/metric_columns.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -10,6 +13,7 @@ namespace {
 constexpr size_t kMaxPlugins = 4096;
 constexpr size_t kMaxParams = 4096;
 constexpr size_t kMaxListLength = 1 << 20;
+constexpr size_t kMaxMetrics = 256;
 
 // Everything ABI 1.0 put into each struct: a struct_size below this is not a
 // struct of this ABI at all.
@@ -18,6 +22,47 @@ constexpr size_t kDescriptor10 = offsetof(distill_plugin_descriptor, loss) + siz
 constexpr size_t kParam10 = offsetof(distill_param_spec, doc) + sizeof(void*);
 constexpr size_t kModelApi10 = offsetof(distill_model_api, decode) + sizeof(void*);
 constexpr size_t kLossApi10 = offsetof(distill_loss_api, compute) + sizeof(void*);
+// What ABI 1.1 put into the metric binding.
+constexpr size_t kMetricBinding11 = offsetof(distill_metric_binding, source) + sizeof(void*);
+
+const distill_metric_binding& binding_at(const distill_plugin_descriptor& d, size_t i) {
+    const auto* first = reinterpret_cast<const char*>(d.metrics);
+    const size_t stride = std::max<size_t>(sizeof(distill_metric_binding), d.metrics[0].struct_size);
+    return *reinterpret_cast<const distill_metric_binding*>(first + i * stride);
+}
+
+size_t metric_count(const distill_plugin_descriptor& d) {
+    return has_field(&d, &distill_plugin_descriptor::metric_count) ? d.metric_count : 0;
+}
+
+std::string check_metrics(const distill_plugin_descriptor& d, uint32_t abi_minor) {
+    const size_t count = metric_count(d);
+    if (count == 0) return "";
+    if (d.kind != DISTILL_KIND_LOSS) return "a model plugin declares reference metrics (only loss plugins fill them)";
+    if (count > kMaxMetrics) return "metric_count is " + std::to_string(count);
+    if (d.metrics == nullptr) return "metrics is NULL but metric_count is " + std::to_string(count);
+    std::vector<std::string> seen;
+    for (size_t i = 0; i < count; ++i) {
+        const distill_metric_binding& b = binding_at(d, i);
+        const std::string where = "metric declaration #" + std::to_string(i);
+        if (b.struct_size < kMetricBinding11)
+            return where + ": distill_metric_binding struct_size is " + std::to_string(b.struct_size) +
+                   ", smaller than the " + std::to_string(kMetricBinding11) + " bytes of ABI 1.1";
+        if (b.metric == nullptr) return where + ": metric is NULL";
+        const std::string metric = b.metric;
+        if (b.source != nullptr && b.source[0] == '\0')
+            return "metric '" + metric + "': source is empty (\"loss\", a sub-term name, or NULL for \"loss\")";
+        if (std::find(seen.begin(), seen.end(), metric) != seen.end()) return "metric '" + metric + "' is declared twice";
+        seen.push_back(metric);
+        if (store::reference_metric_index(metric) < 0 && abi_minor <= DISTILL_ABI_MINOR) {
+            std::vector<std::string> known;
+            for (const store::ReferenceMetric& m : store::kReferenceMetrics) known.push_back(m.name);
+            return "unknown reference metric '" + metric + "'" + did_you_mean(metric, known) + " (known: " +
+                   store::reference_metric_names() + "; docs/schema.md, \"Reference columns\")";
+        }
+    }
+    return "";
+}
 
 std::string too_small(const char* what, uint32_t size, size_t needed) {
     return std::string(what) + " struct_size is " + std::to_string(size) + ", smaller than the " +
@@ -63,7 +108,7 @@ std::string check_entry(const distill_entry* entry) {
     return "";
 }
 
-std::string check_descriptor(const distill_plugin_descriptor* d, size_t index) {
+std::string check_descriptor(const distill_plugin_descriptor* d, size_t index, uint32_t abi_minor) {
     const std::string number = "plugin descriptor #" + std::to_string(index);
     if (d == nullptr) return number + " is NULL";
     if (d->struct_size < kDescriptor10) return number + ": " + too_small("distill_plugin_descriptor", d->struct_size, kDescriptor10);
@@ -95,6 +140,7 @@ std::string check_descriptor(const distill_plugin_descriptor* d, size_t index) {
     } else {
         return who + ": unknown kind " + std::to_string(static_cast<int>(d->kind)) + " (1 = model, 2 = loss)";
     }
+    if (const std::string why = check_metrics(*d, abi_minor); !why.empty()) return who + ": " + why;
     return "";
 }
 
@@ -102,6 +148,17 @@ const distill_param_spec& param_at(const distill_plugin_descriptor& d, size_t i)
     const auto* first = reinterpret_cast<const char*>(d.params);
     const size_t stride = std::max<size_t>(sizeof(distill_param_spec), d.params[0].struct_size);
     return *reinterpret_cast<const distill_param_spec*>(first + i * stride);
+}
+
+std::vector<MetricSource> declared_metrics(const distill_plugin_descriptor& d) {
+    std::vector<MetricSource> out;
+    for (size_t i = 0; i < metric_count(d); ++i) {
+        const distill_metric_binding& b = binding_at(d, i);
+        const int metric = store::reference_metric_index(b.metric);
+        if (metric < 0) continue;  // a newer minor's metric: not one of this host's columns
+        out.push_back({static_cast<size_t>(metric), b.metric, b.source != nullptr ? b.source : "loss"});
+    }
+    return out;
 }
 
 }  // namespace distill::host

@@ -3,6 +3,7 @@
 // the plugin and the call.
 #pragma once
 
+#include "plugins/abi_check.hpp"
 #include "plugins/param_schema.hpp"
 #include "plugins/plugin_registry.hpp"
 
@@ -22,13 +23,36 @@ public:
     const std::string& plugin_id() const { return plugin_id_; }
     const std::string& call() const { return call_; }
     int code() const { return code_; }  // a DISTILL_ERROR_* value
-    // The plugin says the input was wrong or asks for what it cannot do:
-    // the user's to fix (exit 2), not a failure of the run.
+    // The plugin says the input was wrong or asks for what it cannot do, or
+    // (PluginResultError) what it returned cannot be used: the user's to fix
+    // (exit 2), not a failure of the run.
     bool is_bad_input() const { return code_ == DISTILL_ERROR_BAD_INPUT || code_ == DISTILL_ERROR_UNSUPPORTED; }
+
+protected:
+    struct FullText {};
+    PluginCallError(FullText, const std::string& text, const std::string& plugin_id, const std::string& call, int code)
+        : std::runtime_error(text), plugin_id_(plugin_id), call_(call), code_(code) {}
 
 private:
     std::string plugin_id_, call_;
     int code_;
+};
+
+// The call succeeded, but what the plugin returned breaks the ABI's contract
+// (a "loss" that is not a scalar or not attached to the autograd graph, a
+// declared sub-term missing): the plugin cannot be used as it is, which is
+// the user's to fix (another plugin, or a fixed one), exit 2 like a refused
+// library. "loss 'stft_hi' (plugin 'stft'): compute returned ..."
+class PluginResultError : public PluginCallError {
+public:
+    // `entry`: the experiment's loss entry, "" when there is none.
+    PluginResultError(const std::string& plugin_id, const std::string& entry, const std::string& call,
+                      const std::string& message)
+        : PluginCallError(FullText{},
+                          (entry.empty() || entry == plugin_id ? "plugin '" + plugin_id + "'"
+                                                               : "loss '" + entry + "' (plugin '" + plugin_id + "')") +
+                              ": " + call + " returned " + message,
+                          plugin_id, call, DISTILL_ERROR_BAD_INPUT) {}
 };
 
 // Owns one distill_instance; destroy() runs in the destructor.
@@ -71,8 +95,22 @@ private:
 class LossInstance : public PluginInstance {
 public:
     LossInstance(const LoadedPlugin& plugin, const ParamValues& params, const std::string& device);
-    // The plugin's "loss" and sub-terms; throws if "loss" is missing.
+    // The plugin's "loss" and sub-terms; PluginResultError if "loss" is missing.
     TensorMap compute(const TensorMap& inputs, const distill_step_context& context);
+    // The reference metrics its values fill, as its descriptor declares them.
+    const std::vector<MetricSource>& metrics() const { return metrics_; }
+
+private:
+    std::vector<MetricSource> metrics_;
 };
+
+// What a loss plugin's compute returned, checked the same way by `run` (each
+// step) and `plugins check`: "loss" and every sub-term one value (a scalar),
+// every sub-term the plugin declares as a metric source present, and -- when
+// `needs_gradient` and some input requires grad -- "loss" attached to the
+// autograd graph (else it cannot train anything). `entry` names the loss
+// entry in the message ("" for none). Throws PluginResultError.
+void check_loss_result(const LossInstance& loss, const std::string& entry, const TensorMap& inputs,
+                       const TensorMap& result, bool needs_gradient);
 
 }  // namespace distill::host

@@ -140,7 +140,7 @@ void PluginRegistry::add_entry(const distill_entry* entry, const fs::path& file)
     }
     for (size_t i = 0; i < entry->plugin_count; ++i) {
         const distill_plugin_descriptor* d = entry->plugins[i];
-        if (const std::string why = check_descriptor(d, i); !why.empty()) {
+        if (const std::string why = check_descriptor(d, i, entry->abi_minor); !why.empty()) {
             refuse(file, why);
             continue;
         }

@@ -87,7 +87,7 @@ void migrate(SQLite::Database& db, const fs::path& path) {
     write_transaction(db, [&] {
         const int version = read_user_version(db);
         check_version(path, version);
-        for (int v = version; v < kSchemaVersion; ++v) db.exec(kMigrations[static_cast<size_t>(v)]);
+        for (int v = version; v < kSchemaVersion; ++v) apply_migration(db, v + 1);
         if (version != kSchemaVersion) db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     });
 }

@@ -20,7 +20,7 @@ public:
 };
 
 // The schema version this binary writes (PRAGMA user_version).
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // How long one statement waits on another process's lock before the retry
 // loop in write_transaction takes over.

@@ -1,5 +1,6 @@
 #include "store/merge.hpp"
 
+#include "store/row_sql.hpp"
 #include "store/run_store.hpp"
 
 #include <SQLiteCpp/Statement.h>
@@ -8,22 +9,23 @@ namespace distill::store {
 namespace fs = std::filesystem;
 namespace {
 
-// Tables copied per run, with the columns that follow run_id.
+// Tables copied per run, with the columns that follow run_id (the metrics
+// tables' from their declarations in store/metric_columns.hpp).
 struct PerRunTable {
     const char* name;
-    const char* columns;
+    std::string columns;
 };
-constexpr PerRunTable kPerRun[] = {
-    {"run_params", "key, value"},
-    {"run_plugins", "role, plugin_id, version, library_path, library_sha256, weight"},
-    {"step_metrics", "epoch, step, total_steps, train_loss, recon_loss, kl_loss, kl_weight, learning_rate, step_time_s, "
-                     "stft_loss, mag_recon_loss, if_recon_loss, nonfinite"},
-    {"epoch_metrics", "epoch, total_epochs, train_loss, val_loss, val_recon_loss, val_kl_loss, kl_divergence, "
-                      "overfitting_gap, learning_rate, eta_seconds, elapsed_seconds, val_stft_loss, "
-                      "val_mag_recon_loss, val_if_recon_loss, nonfinite"},
-    {"loss_terms", "epoch, step, split, term, raw, weighted, nonfinite"},
-    {"events", "epoch, step, kind, message, data, at"},
-};
+const std::vector<PerRunTable>& per_run_tables() {
+    static const std::vector<PerRunTable> tables = {
+        {"run_params", "key, value"},
+        {"run_plugins", "role, plugin_id, version, library_path, library_sha256, weight"},
+        {"step_metrics", metric_column_list("step_metrics")},
+        {"epoch_metrics", metric_column_list("epoch_metrics")},
+        {"loss_terms", metric_column_list("loss_terms")},
+        {"events", "epoch, step, kind, message, data, at"},
+    };
+    return tables;
+}
 
 void check_input(const fs::path& input) {
     try {
@@ -125,7 +127,7 @@ MergeCounts merge_one(SQLite::Database& out, const fs::path& out_path, const fs:
                 insert.exec();
                 add(counts, "runs", 1);
                 const int64_t out_id = out.getLastInsertRowid();
-                for (const auto& table : kPerRun) {
+                for (const auto& table : per_run_tables()) {
                     SQLite::Statement copy(out, std::string("INSERT INTO main.") + table.name + " (run_id, " +
                                                     table.columns + ") SELECT ?2, " + table.columns + " FROM src." +
                                                     table.name + " WHERE run_id = ?1 ORDER BY rowid");

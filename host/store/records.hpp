@@ -9,20 +9,25 @@
 
 namespace distill::store {
 
-// One optimizer step (REFERENCE.md section 5). Doubles may be NaN or +-inf;
-// they round-trip exactly (see docs/schema.md, "Non-finite values").
+// One optimizer step: a step_metrics row (docs/schema.md). Doubles may be NaN
+// or +-inf; they round-trip exactly (docs/schema.md, "Non-finite values").
+// The optional ones are reference columns: nullopt (stored as NULL) when no
+// loss entry of the experiment declares their metric (store/metric_columns.hpp).
+// Which column holds which field is declared once, in metric_columns.hpp.
 struct StepMetrics {
-    int64_t epoch = 0, step = 0, total_steps = 0;
-    double train_loss = 0, recon_loss = 0, kl_loss = 0, kl_weight = 0, learning_rate = 0, step_time_s = 0,
-           stft_loss = 0, mag_recon_loss = 0, if_recon_loss = 0;
+    int64_t epoch = 0, step = 0;
+    int64_t steps_per_epoch = 0;  // stored twice: total_steps (its first name) and steps_per_epoch
+    double train_loss = 0, learning_rate = 0, step_time_s = 0;
+    std::optional<double> recon_loss, kl_loss, kl_weight, stft_loss, mag_recon_loss, if_recon_loss;
 };
 
-// One epoch (REFERENCE.md section 5).
+// One epoch: an epoch_metrics row (docs/schema.md); optionals as above.
 struct EpochMetrics {
     int64_t epoch = 0, total_epochs = 0;
-    double train_loss = 0, val_loss = 0, val_recon_loss = 0, val_kl_loss = 0, kl_divergence = 0,
-           overfitting_gap = 0, learning_rate = 0, eta_seconds = 0, elapsed_seconds = 0, val_stft_loss = 0,
-           val_mag_recon_loss = 0, val_if_recon_loss = 0;
+    double train_loss = 0, val_loss = 0, overfitting_gap = 0, learning_rate = 0, eta_seconds = 0,
+           elapsed_seconds = 0;
+    std::optional<double> val_recon_loss, val_kl_loss, kl_divergence, val_stft_loss, val_mag_recon_loss,
+        val_if_recon_loss;
 };
 
 // One loss plugin's value. step = -1 means "not tied to a step" (e.g. val),

@@ -586,21 +586,10 @@ std::vector<EpochMetrics> RunStore::epochs(int64_t run_id) {
 }
 
 std::vector<LossTermRow> RunStore::loss_terms(int64_t run_id) {
-    SQLite::Statement select(*db_,
-                             "SELECT epoch, step, split, term, raw, weighted FROM loss_terms WHERE run_id = ?1 "
-                             "ORDER BY rowid");
+    SQLite::Statement select(*db_, kSelectLossTerms);
     select.bind(1, run_id);
     std::vector<LossTermRow> out;
-    while (select.executeStep()) {
-        LossTermRow r;
-        r.epoch = select.getColumn(0).getInt64();
-        r.step = select.getColumn(1).isNull() ? -1 : select.getColumn(1).getInt64();
-        r.split = select.getColumn(2).getString();
-        r.term = select.getColumn(3).getString();
-        r.raw = select.getColumn(4).isNull() ? std::nan("") : select.getColumn(4).getDouble();
-        r.weighted = select.getColumn(5).isNull() ? std::nan("") : select.getColumn(5).getDouble();
-        out.push_back(std::move(r));
-    }
+    while (select.executeStep()) out.push_back(read_loss_term(select));
     return out;
 }
 

@@ -1,12 +1,18 @@
 #include "store/schema.hpp"
 
+#include "store/metric_columns.hpp"
+
+#include <SQLiteCpp/Database.h>
+
 namespace distill::store {
 
 // Timestamps are ISO 8601 UTC text (see now_iso8601). Every table holding
 // REAL metrics has a `nonfinite` column: NULL when all values are finite,
 // else "field=nan,field=inf,..." naming each non-finite field. NaN columns are
 // NULL (SQLite cannot store NaN); +-inf are stored as REAL +-inf as well.
-const std::array<const char*, 2> kMigrations = {R"sql(
+// The metrics tables' columns are declared in store/metric_columns.hpp: a
+// column added after version 1 is added by its `since` version's migration.
+const std::array<Migration, 3> kMigrations = {{{R"sql(
 CREATE TABLE experiments (
   id         INTEGER PRIMARY KEY,
   name       TEXT NOT NULL,
@@ -147,14 +153,14 @@ SELECT r.id AS run_id,
        round((julianday(coalesce(r.ended_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) - julianday(r.started_at)) * 86400.0, 3)
          AS duration_s
   FROM runs r JOIN experiments e ON e.id = r.experiment_id;
-)sql",
+)sql", ""},
 // Version 2: run identity and files. A run's integer id is unique within one
 // database only; its uuid is unique everywhere (checkpoints carry it, merged
 // databases key on it). Runs made before version 2 get a random uuid here.
 // Every file a run leaves (checkpoints, audio, reports) is an artifacts row,
 // its path relative to the database's folder, so it is found from any working
 // directory. A sweep records its --set list so `sweep --resume ID` needs no file.
-R"sql(
+{R"sql(
 ALTER TABLE runs ADD COLUMN uuid TEXT;
 UPDATE runs SET uuid = lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
                        substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) ||
@@ -195,6 +201,89 @@ CREATE TABLE artifacts (
   created_at TEXT NOT NULL,
   PRIMARY KEY (run_id, path)
 );
-)sql"};
+)sql", ""},
+// Version 3: metrics contract v2 (issue 18). Added by the column declarations
+// (store/metric_columns.hpp): step_metrics.steps_per_epoch (the value
+// total_steps always held, under its right name) and has_nonfinite on every
+// metrics table (1 when `nonfinite` is not NULL, so NaN/inf rows are found
+// with WHERE has_nonfinite = 1). Both are backfilled here.
+//
+// Reference columns are NULL from now on when no loss entry of the run
+// declares their metric. Version 2 wrote 0 there instead, having matched
+// these plugin ids: stft -> stft_loss; mag_l1 -> mag_recon_loss; if_l1 ->
+// if_recon_loss; mag_l1 and if_l1 -> recon_loss; kl -> kl_loss, kl_weight,
+// kl_divergence (and the val_ columns alike). Where the run's loss plugins are
+// recorded and the matching one is not among them, that 0 becomes NULL; a
+// run with no recorded loss plugins keeps its values.
+{"", R"sql(
+UPDATE step_metrics SET steps_per_epoch = total_steps;
+UPDATE step_metrics SET has_nonfinite = 1 WHERE nonfinite IS NOT NULL;
+UPDATE epoch_metrics SET has_nonfinite = 1 WHERE nonfinite IS NOT NULL;
+UPDATE loss_terms SET has_nonfinite = 1 WHERE nonfinite IS NOT NULL;
+
+CREATE TEMP TABLE v2_absent (run_id INTEGER NOT NULL, plugin TEXT NOT NULL);
+INSERT INTO v2_absent (run_id, plugin)
+SELECT r.id, p.plugin FROM runs r, (SELECT 'stft' AS plugin UNION ALL SELECT 'mag_l1' UNION ALL SELECT 'if_l1'
+                                   UNION ALL SELECT 'kl') p
+ WHERE EXISTS (SELECT 1 FROM run_plugins x WHERE x.run_id = r.id AND x.role = 'loss')
+   AND NOT EXISTS (SELECT 1 FROM run_plugins x WHERE x.run_id = r.id AND x.role = 'loss' AND x.plugin_id = p.plugin);
+
+UPDATE step_metrics SET stft_loss = NULL WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'stft');
+UPDATE step_metrics SET mag_recon_loss = NULL WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'mag_l1');
+UPDATE step_metrics SET if_recon_loss = NULL WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'if_l1');
+UPDATE step_metrics SET recon_loss = NULL
+ WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'mag_l1')
+   AND run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'if_l1');
+UPDATE step_metrics SET kl_loss = NULL, kl_weight = NULL
+ WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'kl');
+
+UPDATE epoch_metrics SET val_stft_loss = NULL WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'stft');
+UPDATE epoch_metrics SET val_mag_recon_loss = NULL
+ WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'mag_l1');
+UPDATE epoch_metrics SET val_if_recon_loss = NULL
+ WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'if_l1');
+UPDATE epoch_metrics SET val_recon_loss = NULL
+ WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'mag_l1')
+   AND run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'if_l1');
+UPDATE epoch_metrics SET val_kl_loss = NULL, kl_divergence = NULL
+ WHERE run_id IN (SELECT run_id FROM v2_absent WHERE plugin = 'kl');
+
+DROP TABLE temp.v2_absent;
+)sql"}}};
+
+namespace {
+
+const char* sql_type(ColumnKind kind) {
+    switch (kind) {
+        case ColumnKind::kInteger:
+        case ColumnKind::kIndex: return "INTEGER";
+        case ColumnKind::kText:
+        case ColumnKind::kNonfiniteList: return "TEXT";
+        case ColumnKind::kReal:
+        case ColumnKind::kReference: return "REAL";
+        case ColumnKind::kNonfiniteFlag: return "INTEGER NOT NULL DEFAULT 0 CHECK (has_nonfinite IN (0, 1))";
+    }
+    return "";
+}
+
+template <class Row>
+void add_columns(std::string& sql, const MetricTable<Row>& table, int version) {
+    for (const Column<Row>& c : table)
+        if (c.since == version && version > 1)
+            sql += std::string("ALTER TABLE ") + table.name + " ADD COLUMN " + c.name + " " + sql_type(c.kind) + ";\n";
+}
+
+}  // namespace
+
+std::string migration_sql(int version) {
+    const Migration& m = kMigrations.at(static_cast<size_t>(version - 1));
+    std::string sql = m.sql;
+    add_columns(sql, kStepTable, version);
+    add_columns(sql, kEpochTable, version);
+    add_columns(sql, kLossTermTable, version);
+    return sql + m.after;
+}
+
+void apply_migration(SQLite::Database& db, int version) { db.exec(migration_sql(version)); }
 
 }  // namespace distill::store

@@ -24,31 +24,61 @@ LossValues read_loss_values(const LossResult& result) {
     return out;
 }
 
-ReferenceColumns reference_columns(const LossResult& result, const LossValues& values) {
-    ReferenceColumns c;
-    bool seen_stft = false, seen_mag = false, seen_if = false, seen_kl = false;
+namespace {
+
+// The value an entry's declaration names: its "loss" or a sub-term (present:
+// check_loss_result made sure of it when the step was computed).
+std::optional<double> source_value(const LossValues& values, size_t entry, const std::string& source) {
+    if (source == "loss") return values.raw[entry];
+    for (const auto& [name, v] : values.sub[entry])
+        if (name == source) return v;
+    return std::nullopt;
+}
+
+}  // namespace
+
+store::ReferenceValues reference_values(const LossResult& result, const LossValues& values) {
+    store::ReferenceValues out;
     for (size_t i = 0; i < result.terms.size(); ++i) {
-        const std::string& plugin = result.terms[i].plugin;
-        if (plugin == "stft" && !seen_stft) {
-            seen_stft = true;
-            c.stft = values.raw[i];
-        } else if (plugin == "mag_l1" && !seen_mag) {
-            seen_mag = true;
-            c.mag = values.raw[i];
-            c.recon += values.weighted[i];
-        } else if (plugin == "if_l1" && !seen_if) {
-            seen_if = true;
-            c.if_ = values.raw[i];
-            c.recon += values.weighted[i];
-        } else if (plugin == "kl" && !seen_kl) {
-            seen_kl = true;
-            c.kl = values.raw[i];
-            c.kl_weight = result.terms[i].weight;
-            for (const auto& [name, v] : values.sub[i])
-                if (name == "kl_raw") c.kl_raw = v;
+        const LossTerm& term = result.terms[i];
+        if (term.metrics == nullptr) continue;
+        for (const host::MetricSource& m : *term.metrics) {
+            std::optional<double>& slot = out[m.metric];
+            switch (store::kReferenceMetrics[m.metric].fill) {
+                case store::Fill::kRaw:
+                    if (!slot) slot = source_value(values, i, m.source);
+                    break;
+                case store::Fill::kWeight:
+                    if (!slot) slot = term.weight;
+                    break;
+                case store::Fill::kWeightedSum: {
+                    const std::optional<double> v = source_value(values, i, m.source);
+                    if (!v) break;
+                    // The loss's weighted value as the total adds it; a
+                    // sub-term's share as loss_terms has it (0 under weight 0).
+                    const double weighted = m.source == "loss" ? values.weighted[i]
+                                            : term.weight == 0.0 ? 0.0
+                                                                 : *v * term.weight;
+                    slot = slot.value_or(0.0) + weighted;
+                    break;
+                }
+            }
         }
     }
-    return c;
+    return out;
+}
+
+store::StepMetrics step_row(const LossResult& result, const LossValues& values, int64_t epoch, int64_t step,
+                            int64_t steps_per_epoch, double learning_rate, double step_time_s) {
+    store::StepMetrics row;
+    row.epoch = epoch;
+    row.step = step;
+    row.steps_per_epoch = steps_per_epoch;
+    row.train_loss = values.total;
+    row.learning_rate = learning_rate;
+    row.step_time_s = step_time_s;
+    store::set_references(row, reference_values(result, values));
+    return row;
 }
 
 std::vector<store::LossTermRow> loss_term_rows(const LossResult& result, const LossValues& values, int64_t epoch,

@@ -1,8 +1,9 @@
 // A step's loss values, read back from the device in one copy, and the rows
-// built from them (StepMetrics columns, loss_terms). Shared by the trainer and
+// built from them (step_metrics, loss_terms). Shared by the trainer and
 // bench/train so both measure and record exactly the same work.
 #pragma once
 
+#include "store/metric_columns.hpp"
 #include "store/records.hpp"
 #include "train/weighted_losses.hpp"
 
@@ -21,13 +22,15 @@ struct LossValues {
 // Every scalar of `result` in one device->host copy (the step's one sync).
 LossValues read_loss_values(const LossResult& result);
 
-// The named columns of StepMetrics / EpochMetrics come from the plugins of
-// the reference set, found by plugin id (first entry wins); recon is the
-// weighted magnitude + IF reconstruction. Absent plugins give 0.
-struct ReferenceColumns {
-    double stft = 0, mag = 0, if_ = 0, kl = 0, kl_weight = 0, recon = 0, kl_raw = 0;
-};
-ReferenceColumns reference_columns(const LossResult& result, const LossValues& values);
+// The reference metrics (store/metric_columns.hpp) as the entries' plugins
+// declare them: for each, the entries that declare it fill it by its Fill
+// rule (raw / weight: the first such entry; weighted sum: all of them); a
+// metric no entry declares stays nullopt. No plugin id is looked at.
+store::ReferenceValues reference_values(const LossResult& result, const LossValues& values);
+
+// The step_metrics row of one training step.
+store::StepMetrics step_row(const LossResult& result, const LossValues& values, int64_t epoch, int64_t step,
+                            int64_t steps_per_epoch, double learning_rate, double step_time_s);
 
 // One loss_terms row per entry, and one per sub-term ("stft.sc") whose
 // weighted value is its share under the entry's weight.

@@ -50,7 +50,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const experiment::TrainS
 
 struct Trainer::ValidationResult {
     double loss = kNaN;
-    ReferenceColumns columns;
+    store::ReferenceValues references;  // share-weighted means over the batches
     std::vector<store::LossTermRow> terms;
 };
 
@@ -101,16 +101,15 @@ double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step,
         position_.optimizer_steps += 1;
     }
     if (!std::isfinite(values.total)) last_non_finite_terms_ = non_finite_terms(result, values);
-    const ReferenceColumns c = reference_columns(result, values);
     const double step_time = seconds_since(started);
-    sink_.step({epoch, step, steps_per_epoch, values.total, c.recon, c.kl, c.kl_weight, lr, step_time, c.stft, c.mag,
-                c.if_});
+    const store::StepMetrics row = step_row(result, values, epoch, step, steps_per_epoch, lr, step_time);
+    sink_.step(row);
     sink_.loss_terms(loss_term_rows(result, values, epoch, step, "train"));
     if (config_.listener != nullptr) {
         const bool notable =
             epoch == 0 || step % std::max<int64_t>(1, config_.train.log_every) == 0 || step + 1 == steps_per_epoch;
         config_.listener->step_done(
-            {epoch, config_.train.epochs, step, steps_per_epoch, values.total, c, step_time, update, notable});
+            {epoch, config_.train.epochs, step, steps_per_epoch, values.total, row, step_time, update, notable});
     }
     return values.total;
 }
@@ -133,7 +132,7 @@ Trainer::ValidationResult Trainer::validate(int64_t epoch) {
     model_.set_training(false);
     at::NoGradGuard no_grad;
     double total = 0;
-    ReferenceColumns sum;
+    store::ReferenceValues sum;
     std::vector<store::LossTermRow> term_sums;
     const int64_t batch_size = config_.train.batch_size;
     for (int64_t start = 0; start < n; start += batch_size) {
@@ -144,15 +143,14 @@ Trainer::ValidationResult Trainer::validate(int64_t epoch) {
         const distill_step_context context{sizeof(distill_step_context), epoch, config_.train.epochs, 0, 1, 0};
         const LossResult result = losses_.compute(inputs, context);
         const LossValues values = read_loss_values(result);
-        const ReferenceColumns c = reference_columns(result, values);
+        const store::ReferenceValues c = reference_values(result, values);
         total += share * values.total;
-        sum.stft += share * c.stft;
-        sum.mag += share * c.mag;
-        sum.if_ += share * c.if_;
-        sum.kl += share * c.kl;
-        sum.kl_raw += share * c.kl_raw;
-        sum.recon += share * c.recon;
-        sum.kl_weight = c.kl_weight;
+        for (size_t k = 0; k < c.size(); ++k) {
+            if (!c[k]) continue;
+            // A weight is the same in every batch of the epoch: kept, not averaged.
+            if (store::kReferenceMetrics[k].fill == store::Fill::kWeight) sum[k] = c[k];
+            else sum[k] = sum[k].value_or(0.0) + share * *c[k];
+        }
         const auto rows = loss_term_rows(result, values, epoch, -1, "val");
         if (term_sums.empty()) {
             term_sums = rows;
@@ -166,7 +164,7 @@ Trainer::ValidationResult Trainer::validate(int64_t epoch) {
     }
     model_.set_training(true);
     out.loss = total;
-    out.columns = sum;
+    out.references = sum;
     out.terms = term_sums;
     return out;
 }
@@ -176,9 +174,17 @@ void Trainer::write_epoch_row(int64_t epoch, double train_loss, const Validation
     const int64_t epochs = config_.train.epochs;
     const double gap = (std::isfinite(train_loss) && train_loss > 0) ? (val.loss - train_loss) / train_loss : 0.0;
     const double eta = epoch_seconds * static_cast<double>(epochs - epoch - 1);
-    const ReferenceColumns& c = val.columns;
-    sink_.epoch({epoch, epochs, train_loss, val.loss, c.recon, c.kl, c.kl_raw, gap, lr, eta, position_.elapsed_seconds,
-                 c.stft, c.mag, c.if_});
+    store::EpochMetrics row;
+    row.epoch = epoch;
+    row.total_epochs = epochs;
+    row.train_loss = train_loss;
+    row.val_loss = val.loss;
+    row.overfitting_gap = gap;
+    row.learning_rate = lr;
+    row.eta_seconds = eta;
+    row.elapsed_seconds = position_.elapsed_seconds;
+    store::set_references(row, val.references);
+    sink_.epoch(row);
     sink_.loss_terms(val.terms);
     if (config_.listener != nullptr)
         config_.listener->epoch_done({epoch, epochs, train_loss, val.loss, lr, position_.elapsed_seconds, eta,

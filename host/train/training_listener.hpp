@@ -13,7 +13,7 @@ namespace distill::train {
 struct StepReport {
     int64_t epoch = 0, epochs = 0, step = 0, steps_per_epoch = 0;
     double total = 0.0;
-    ReferenceColumns columns;
+    store::StepMetrics row;  // what the step wrote (reference columns nullopt where no entry declares them)
     double step_time_s = 0.0;
     bool updated = false;  // the optimizer stepped (false for a skipped, non-finite step)
     bool notable = false;  // train.log_every asks for a line here (every step of epoch 1, each epoch's last)

@@ -11,37 +11,12 @@ namespace distill::train {
 
 namespace {
 
-const host::ParamValue* find_param(const host::ParamValues& params, const std::string& name) {
-    for (const auto& [n, v] : params)
-        if (n == name) return &v;
-    return nullptr;
-}
-
-std::vector<int64_t> int_list_param(const host::ParamValues& params, const std::string& name) {
-    const host::ParamValue* v = find_param(params, name);
-    if (v == nullptr || !std::holds_alternative<std::vector<int64_t>>(*v)) return {};
-    return std::get<std::vector<int64_t>>(*v);
-}
-
-std::string joined(const std::vector<int64_t>& values) {
+// " {fft_sizes = [512, 1024], ..., channel = 0}": every resolved parameter
+// of the entry, as the experiment file would spell it ("" when it has none).
+std::string params_of(const host::ParamValues& params) {
     std::string s;
-    for (size_t i = 0; i < values.size(); ++i) s += (i ? "/" : "") + std::to_string(values[i]);
-    return s;
-}
-
-// " [fft 512/1024/2048 hop 128/256/512 win 512/1024/2048]" for an stft entry.
-std::string stft_resolutions(const host::ParamValues& params) {
-    const std::vector<int64_t> ffts = int_list_param(params, "fft_sizes");
-    std::vector<int64_t> wins = int_list_param(params, "win_lengths");
-    if (wins.empty()) wins = ffts;  // the plugin's documented default
-    return " [fft " + joined(ffts) + " hop " + joined(int_list_param(params, "hop_sizes")) + " win " + joined(wins) +
-           "]";
-}
-
-std::string shape_of(const at::Tensor& t) {
-    std::string s = "[";
-    for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-    return s + "]";
+    for (const auto& [name, value] : params) s += (s.empty() ? " {" : ", ") + name + " = " + host::format_value(value);
+    return s.empty() ? s : s + "}";
 }
 
 }  // namespace
@@ -84,14 +59,15 @@ LossResult WeightedLosses::compute(const TensorMap& inputs, const distill_step_c
         LossTerm term;
         term.name = entry.name;
         term.plugin = entry.instance->id();
-        term.raw = out.at("loss");
+        term.weight = entry.schedule.weight_at(context.epoch, context.total_epochs);
+        // A training step steps on every term with a weight: each must be
+        // attached to the graph (validation runs without gradients).
+        const bool needs_gradient = context.training != 0 && term.weight != 0.0 && at::GradMode::is_enabled();
+        host::check_loss_result(*entry.instance, entry.name, inputs, out, needs_gradient);
+        term.metrics = &entry.instance->metrics();
+        term.raw = out.at("loss").reshape({});
         out.erase("loss");
         term.sub_terms = std::move(out);
-        if (term.raw.numel() != 1)
-            throw std::runtime_error("loss '" + entry.name + "' (plugin '" + term.plugin +
-                                     "'): 'loss' must be a scalar, got shape " + shape_of(term.raw));
-        term.raw = term.raw.reshape({});
-        term.weight = entry.schedule.weight_at(context.epoch, context.total_epochs);
         // A switched-off term must not turn the total into NaN through 0 * inf.
         term.weighted = term.weight == 0.0 ? at::zeros({}, term.raw.options()) : term.raw * term.weight;
         if (term.weight != 0.0) result.total = result.total.defined() ? result.total + term.weighted : term.weighted;
@@ -108,7 +84,7 @@ std::string WeightedLosses::summary() const {
         const LossEntry& e = entries_[i];
         s << (i ? "; " : " ") << e.name << " (" << e.instance->id() << ") weight " << e.schedule.base_weight() << ' '
           << e.schedule.describe();
-        if (e.instance->id() == "stft") s << stft_resolutions(e.instance->params());
+        s << params_of(e.instance->params());
     }
     return s.str();
 }

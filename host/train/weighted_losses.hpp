@@ -34,6 +34,8 @@ struct LossTerm {
     double weight = 0.0;  // the schedule's weight at this epoch
     at::Tensor weighted;  // weight * raw; exactly 0 when weight is 0, whatever raw is
     TensorMap sub_terms;  // every other tensor the plugin returned ("sc", "kl_raw", ...)
+    // The reference metrics its plugin declares it fills (owned by the entry).
+    const std::vector<host::MetricSource>* metrics = nullptr;
 };
 
 struct LossResult {
@@ -55,11 +57,15 @@ public:
 
     // Runs every plugin on `inputs`; weights come from context.epoch and
     // context.total_epochs. Plugin failures propagate as host::PluginCallError;
-    // a non-scalar "loss" throws std::runtime_error naming the entry.
+    // a result host::check_loss_result refuses (not a scalar, or, in a
+    // training step with gradients on and a weight other than 0, not attached
+    // to the graph) as host::PluginResultError naming the entry and plugin.
     LossResult compute(const TensorMap& inputs, const distill_step_context& context) const;
 
-    // One line for the start of a run, e.g.
-    // "losses: stft (stft) weight 1 constant [fft 512/1024/2048 hop 128/256/512 win 512/1024/2048]; kl (kl) ..."
+    // One line for the start of a run: each entry, its plugin, weight,
+    // schedule and resolved parameters, e.g. "losses: stft (stft) weight 1
+    // constant {fft_sizes = [512, 1024, 2048], hop_sizes = [128, 256, 512],
+    // win_lengths = [], channel = 0}; kl (kl) ..."
     std::string summary() const;
 
     const std::vector<LossEntry>& entries() const { return entries_; }

@@ -21,7 +21,8 @@ class IfL1Loss : public distill::LossPlugin {
 public:
     static distill::PluginInfo info() {
         return {"if_l1", "1.0.0",
-                "L1 on the IF channel (1) weighted by target magnitude / (its batch mean + 1e-8)", {}};
+                "L1 on the IF channel (1) weighted by target magnitude / (its batch mean + 1e-8)", {},
+                {{"if_recon_loss"}, {"recon_loss"}}};
     }
     IfL1Loss(const distill::Params&, const std::string&) {}
 

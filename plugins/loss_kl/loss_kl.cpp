@@ -19,8 +19,11 @@ std::string shape_of(const at::Tensor& t) {
 class KlLoss : public distill::LossPlugin {
 public:
     static distill::PluginInfo info() {
+        // kl_loss is the free-bits value it trains on, kl_divergence the KL
+        // itself (kl_raw); kl_weight records the weight schedule.
         return {"kl", "1.0.0", "KL divergence to N(0, I) with free bits per latent element",
-                {distill::param::real("free_bits", 0.1, "floor on each element's KL (nats)").at_least(0.0)}};
+                {distill::param::real("free_bits", 0.1, "floor on each element's KL (nats)").at_least(0.0)},
+                {{"kl_loss"}, {"kl_weight"}, {"kl_divergence", "kl_raw"}}};
     }
     KlLoss(const distill::Params& params, const std::string&) : free_bits_(params.get_float("free_bits")) {
         if (!(free_bits_ >= 0.0))

@@ -17,7 +17,8 @@ std::string shape_of(const at::Tensor& t) {
 class MagL1Loss : public distill::LossPlugin {
 public:
     static distill::PluginInfo info() {
-        return {"mag_l1", "1.0.0", "mean absolute error on the magnitude channel (channel 0)", {}};
+        return {"mag_l1", "1.0.0", "mean absolute error on the magnitude channel (channel 0)", {},
+                {{"mag_recon_loss"}, {"recon_loss"}}};
     }
     MagL1Loss(const distill::Params&, const std::string&) {}
 

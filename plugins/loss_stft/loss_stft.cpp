@@ -36,7 +36,8 @@ public:
                 {int_list("fft_sizes", {512, 1024, 2048}, "FFT size per resolution"),
                  int_list("hop_sizes", {128, 256, 512}, "hop per resolution"),
                  int_list("win_lengths", {}, "periodic Hann window length per resolution; empty = fft_sizes"),
-                 integer("channel", 0, "channel of recon/target the loss looks at").at_least(0)}};
+                 integer("channel", 0, "channel of recon/target the loss looks at").at_least(0)},
+                {{"stft_loss"}}};
     }
 
     StftLoss(const distill::Params& params, const std::string&) : channel_(params.get_int("channel")) {

@@ -1,6 +1,8 @@
 // Weight schedules and the weighted total, with real plugins behind the C ABI.
 #include "loss_test_support.hpp"
+#include "store/metric_columns.hpp"
 #include "train/loss_schedule.hpp"
+#include "train/loss_values.hpp"
 #include "train/weighted_losses.hpp"
 
 #include <cmath>
@@ -139,9 +141,10 @@ TEST(WeightedLosses, NamesAreUniqueAndSummaryListsEveryEntry) {
     }
     losses.add("kl_strong", make_loss("kl", {{"free_bits", 0.0}}), WeightSchedule::constant(1.0));
     EXPECT_EQ(losses.summary(),
-              "losses: stft (stft) weight 1 constant [fft 16/32 hop 4/8 win 16/32]; "
+              "losses: stft (stft) weight 1 constant "
+              "{fft_sizes = [16, 32], hop_sizes = [4, 8], win_lengths = [], channel = 0}; "
               "mag_l1 (mag_l1) weight 0.1 constant; if_l1 (if_l1) weight 0.05 constant; "
-              "kl (kl) weight 0.01 linear_warmup(0.3); kl_strong (kl) weight 1 constant");
+              "kl (kl) weight 0.01 linear_warmup(0.3) {free_bits = 0.1}; kl_strong (kl) weight 1 constant {free_bits = 0}");
 }
 
 TEST(WeightedLosses, AddsAnExperimentLossSpec) {
@@ -167,4 +170,84 @@ TEST(WeightedLosses, AddsAnExperimentLossSpec) {
         EXPECT_NE(std::string(e.what()).find("loss 'kl_term': unknown weight schedule 'ramp'"), std::string::npos)
             << e.what();
     }
+}
+
+// Issue 18, metrics contract v2: the reference columns come from what each
+// plugin declares (plugin.h, distill_metric_binding), whatever the entries are
+// called and however many use one plugin; a metric nobody declares is absent.
+TEST(ReferenceValues, ComeFromThePluginsDeclarations) {
+    using distill::store::reference_metric_index;
+    WeightedLosses losses;
+    losses.add("coarse", make_loss("mag_l1"), WeightSchedule::constant(0.1));
+    losses.add("fine", make_loss("mag_l1"), WeightSchedule::constant(0.2));
+    losses.add("prior", make_loss("kl", {{"free_bits", 0.5}}), WeightSchedule::constant(0.5));
+    at::manual_seed(13);
+    const at::Tensor recon = (at::rand({2, 2, 4, 16}) + 0.1).requires_grad_(true);
+    const at::Tensor mu = at::randn({2, 3}).requires_grad_(true);
+    const at::Tensor logvar = (0.5 * at::randn({2, 3})).requires_grad_(true);
+    const auto result = losses.compute(
+        {{"recon", recon}, {"target", at::rand({2, 2, 4, 16})}, {"mu", mu}, {"logvar", logvar}}, context(0, 1));
+    const distill::train::LossValues values = distill::train::read_loss_values(result);
+    const distill::store::ReferenceValues refs = distill::train::reference_values(result, values);
+    auto at = [&](const char* metric) { return refs[static_cast<size_t>(reference_metric_index(metric))]; };
+    // mag_recon_loss: the first entry that declares it; recon_loss: both weighted.
+    EXPECT_EQ(at("mag_recon_loss"), values.raw[0]);
+    ASSERT_TRUE(at("recon_loss").has_value());
+    EXPECT_EQ(*at("recon_loss"), values.weighted[0] + values.weighted[1]);
+    EXPECT_NE(values.raw[0], values.weighted[0]);
+    EXPECT_EQ(at("kl_loss"), values.raw[2]);
+    EXPECT_EQ(at("kl_weight"), 0.5);
+    ASSERT_EQ(values.sub[2].size(), 1u);
+    EXPECT_EQ(values.sub[2][0].first, "kl_raw");
+    EXPECT_EQ(at("kl_divergence"), values.sub[2][0].second);
+    EXPECT_LT(*at("kl_divergence"), *at("kl_loss")) << "free bits 0.5 raise every element below it";
+    EXPECT_FALSE(at("stft_loss").has_value());
+    EXPECT_FALSE(at("if_recon_loss").has_value());
+
+    const distill::store::StepMetrics row = distill::train::step_row(result, values, 3, 4, 5, 1e-3, 0.25);
+    EXPECT_EQ(row.epoch, 3);
+    EXPECT_EQ(row.step, 4);
+    EXPECT_EQ(row.steps_per_epoch, 5);
+    EXPECT_EQ(row.train_loss, values.total);
+    EXPECT_EQ(row.mag_recon_loss, at("mag_recon_loss"));
+    EXPECT_EQ(row.recon_loss, at("recon_loss"));
+    EXPECT_EQ(row.kl_loss, at("kl_loss"));
+    EXPECT_EQ(row.kl_weight, 0.5);
+    EXPECT_FALSE(row.stft_loss.has_value());
+    EXPECT_FALSE(row.if_recon_loss.has_value());
+}
+
+// A loss a training step steps on must be attached to the graph: one that is
+// not (here kl, its inputs given without grad while recon has it) is an error
+// naming the entry and the plugin -- but only where it would be trained on.
+TEST(WeightedLosses, ADetachedLossWithAWeightIsAnErrorNamingIt) {
+    const at::Tensor recon = at::rand({2, 2, 4, 16}).requires_grad_(true);
+    const distill::TensorMap inputs{{"recon", recon}, {"target", at::rand({2, 2, 4, 16})},
+                                    {"mu", at::zeros({2, 3})}, {"logvar", at::zeros({2, 3})}};
+    WeightedLosses losses;
+    losses.add("", make_loss("mag_l1"), WeightSchedule::constant(1.0));
+    losses.add("prior", make_loss("kl"), WeightSchedule::constant(0.5));
+    try {
+        losses.compute(inputs, context(0, 1));
+        FAIL() << "a detached loss was trained on";
+    } catch (const distill::host::PluginResultError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("loss 'prior' (plugin 'kl'): compute returned a 'loss' that is not attached to the "
+                            "autograd graph"),
+                  std::string::npos)
+            << what;
+        EXPECT_TRUE(e.is_bad_input()) << "the user's to fix: exit 2";
+    }
+    // Validation (training = 0), no-grad mode and a weight of 0 train on nothing.
+    distill_step_context validation = context(0, 1);
+    validation.training = 0;
+    EXPECT_NO_THROW(losses.compute(inputs, validation));
+    {
+        at::NoGradGuard no_grad;
+        EXPECT_NO_THROW(losses.compute(inputs, context(0, 1)));
+    }
+    WeightedLosses logged_only;
+    logged_only.add("", make_loss("mag_l1"), WeightSchedule::constant(1.0));
+    logged_only.add("prior", make_loss("kl"), WeightSchedule::constant(0.0));
+    EXPECT_NO_THROW(logged_only.compute(inputs, context(0, 1)));
 }

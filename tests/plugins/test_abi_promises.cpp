@@ -76,3 +76,43 @@ TEST(AbiPromises, EveryCommandSurvivesABrokenLibraryOnThePath) {
         EXPECT_NE(out.find("refused plugin library"), std::string::npos) << out;
     }
 }
+
+// ABI 1.1: a loss plugin declares the reference metrics it fills
+// (distill_metric_binding). What it declares is checked at load like every
+// other field.
+TEST(AbiPromises, MetricDeclarationsAreCheckedAtLoad) {
+    expect_refused("libabi_metrics_unknown.so",
+                   "plugin 'test_c_create_error': unknown reference metric 'stft_los' (did you mean 'stft_loss'?)");
+    expect_refused("libabi_metrics_twice.so", "plugin 'test_c_create_error': metric 'kl_loss' is declared twice");
+    expect_refused("libabi_metrics_null.so", "plugin 'test_c_create_error': metrics is NULL but metric_count is 1");
+    expect_refused("libabi_model_metrics.so",
+                   "plugin 'test_c_model_metrics': a model plugin declares reference metrics");
+}
+
+// A library of a newer minor may use a larger binding struct and name a
+// metric this host does not know yet: it loads, the known ones are read at
+// the plugin's stride, the unknown one is left out.
+TEST(AbiPromises, MetricDeclarationsOfANewerMinorStillRead) {
+    PluginRegistry registry;
+    registry.load_library(kAbi / "libabi_metrics_larger.so");
+    ASSERT_TRUE(registry.refusals().empty()) << registry.refusals().front().line();
+    const LoadedPlugin* plugin = registry.find("test_c_create_error");
+    ASSERT_NE(plugin, nullptr);
+    const auto metrics = declared_metrics(*plugin->descriptor);
+    ASSERT_EQ(metrics.size(), 2u);
+    EXPECT_EQ(metrics[0].name, "stft_loss");
+    EXPECT_EQ(metrics[0].source, "sc");
+    EXPECT_EQ(metrics[1].name, "recon_loss");
+    EXPECT_EQ(metrics[1].source, "loss") << "NULL means the loss";
+}
+
+// An ABI 1.0 descriptor ends before the metric fields: whatever lies in
+// memory after it is not read, and the plugin declares nothing.
+TEST(AbiPromises, AnAbi10DescriptorDeclaresNoMetrics) {
+    PluginRegistry registry;
+    registry.load_library(kAbi / "libabi_descriptor_10.so");
+    ASSERT_TRUE(registry.refusals().empty()) << registry.refusals().front().line();
+    const LoadedPlugin* plugin = registry.find("test_c_create_error");
+    ASSERT_NE(plugin, nullptr);
+    EXPECT_TRUE(declared_metrics(*plugin->descriptor).empty());
+}

@@ -287,6 +287,50 @@ TEST(PluginsCommand, DescribeShowsSchemaAndCheckCallsThePlugin) {
     EXPECT_TRUE(contains(r.output, "unknown plugin 'nope'")) << r.output;
 }
 
+// Issue 18: `plugins check` makes the checks `run` makes at every training
+// step, and each failure is one line naming the plugin (no LibTorch trace).
+TEST(PluginsCommand, CheckRunsTheRunValidationsNamingThePlugin) {
+    struct Case {
+        const char* id;
+        int status;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"test_detached", 2, "plugin 'test_detached': compute returned a 'loss' that is not attached to the autograd graph"},
+        {"test_per_item", 2, "plugin 'test_per_item': compute returned a 'loss' of shape [2], not a scalar"},
+        {"test_sub_per_item", 2, "plugin 'test_sub_per_item': compute returned sub-term 'kl_raw' of shape [2], not a scalar"},
+        {"test_no_source", 2,
+         "plugin 'test_no_source': compute returned no 'kl_raw', which the plugin declares as the source of reference "
+         "metric 'kl_divergence'"},
+        {"test_nan", 1, "plugin 'test_nan': compute returned a loss of nan on random inputs"},
+    };
+    for (const Case& c : cases) {
+        const auto r = run_command(std::string(DISTILL_BINARY) + " plugins check " + c.id + " --plugin-path " +
+                                   kGood.string());
+        EXPECT_EQ(r.status, c.status) << c.id << ": " << r.output;
+        EXPECT_TRUE(contains(r.output, c.message)) << c.id << ": " << r.output;
+        EXPECT_FALSE(contains(r.output, "Exception raised from")) << c.id << ": " << r.output;
+        EXPECT_FALSE(contains(r.output, "compute ok")) << c.id << ": " << r.output;
+    }
+    // The built-in KL plugin passes: the check gives mu and logvar a graph, as a model does.
+    const auto kl = run_command(std::string(DISTILL_BINARY) + " plugins check kl --plugin-path " + DISTILL_PLUGIN_DIR);
+    EXPECT_EQ(kl.status, 0) << kl.output;
+    EXPECT_TRUE(contains(kl.output, "kl: compute ok")) << kl.output;
+    EXPECT_TRUE(contains(kl.output, "reference metrics: kl_loss (loss), kl_weight (its weight), kl_divergence (kl_raw)"))
+        << kl.output;
+}
+
+// `plugins describe` says which reference columns a loss plugin fills.
+TEST(PluginsCommand, DescribeListsTheReferenceMetrics) {
+    auto r = run_command(std::string(DISTILL_BINARY) + " plugins describe test_detached --plugin-path " + kGood.string());
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_TRUE(contains(r.output, "reference metrics: mag_recon_loss (loss), kl_divergence (kl_raw)")) << r.output;
+    r = run_command(std::string(DISTILL_BINARY) + " plugins describe test_square --plugin-path " + kGood.string());
+    EXPECT_TRUE(contains(r.output, "reference metrics: none (its values are in loss_terms only)")) << r.output;
+    r = run_command(std::string(DISTILL_BINARY) + " plugins describe stft --plugin-path " + DISTILL_PLUGIN_DIR);
+    EXPECT_TRUE(contains(r.output, "reference metrics: stft_loss (loss)")) << r.output;
+}
+
 // Issue 18: a CLI that guides.
 TEST(PluginsCommand, TyposGetASuggestionAndVersionAnswers) {
     auto r = run_command(std::string(DISTILL_BINARY) + " rnu");

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace distill::store {
 namespace {
@@ -19,21 +20,42 @@ using test::TempDir;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const std::vector<std::pair<const char*, double StepMetrics::*>> kStepFields = {
-    {"train_loss", &StepMetrics::train_loss},       {"recon_loss", &StepMetrics::recon_loss},
-    {"kl_loss", &StepMetrics::kl_loss},             {"kl_weight", &StepMetrics::kl_weight},
-    {"learning_rate", &StepMetrics::learning_rate}, {"step_time_s", &StepMetrics::step_time_s},
-    {"stft_loss", &StepMetrics::stft_loss},         {"mag_recon_loss", &StepMetrics::mag_recon_loss},
-    {"if_recon_loss", &StepMetrics::if_recon_loss}};
+// A double field of a row: a plain one or a reference column (optional).
+template <class Row>
+struct Field {
+    const char* name;
+    double Row::*real = nullptr;
+    std::optional<double> Row::*reference = nullptr;
+    void set(Row& row, double v) const {
+        if (real != nullptr) row.*real = v; else row.*reference = v;
+    }
+    // A reference column read back as absent throws here (bad_optional_access).
+    double get(const Row& row) const { return real != nullptr ? row.*real : (row.*reference).value(); }
+};
+using S = StepMetrics;
+using E = EpochMetrics;
 
-const std::vector<std::pair<const char*, double EpochMetrics::*>> kEpochFields = {
-    {"train_loss", &EpochMetrics::train_loss},         {"val_loss", &EpochMetrics::val_loss},
-    {"val_recon_loss", &EpochMetrics::val_recon_loss}, {"val_kl_loss", &EpochMetrics::val_kl_loss},
-    {"kl_divergence", &EpochMetrics::kl_divergence},   {"overfitting_gap", &EpochMetrics::overfitting_gap},
-    {"learning_rate", &EpochMetrics::learning_rate},   {"eta_seconds", &EpochMetrics::eta_seconds},
-    {"elapsed_seconds", &EpochMetrics::elapsed_seconds}, {"val_stft_loss", &EpochMetrics::val_stft_loss},
-    {"val_mag_recon_loss", &EpochMetrics::val_mag_recon_loss},
-    {"val_if_recon_loss", &EpochMetrics::val_if_recon_loss}};
+// In table order (the `nonfinite` lists follow it).
+const std::vector<Field<S>> kStepFields = {
+    {"train_loss", &S::train_loss},         {"recon_loss", nullptr, &S::recon_loss},
+    {"kl_loss", nullptr, &S::kl_loss},      {"kl_weight", nullptr, &S::kl_weight},
+    {"learning_rate", &S::learning_rate},   {"step_time_s", &S::step_time_s},
+    {"stft_loss", nullptr, &S::stft_loss},  {"mag_recon_loss", nullptr, &S::mag_recon_loss},
+    {"if_recon_loss", nullptr, &S::if_recon_loss}};
+
+const std::vector<Field<E>> kEpochFields = {
+    {"train_loss", &E::train_loss},
+    {"val_loss", &E::val_loss},
+    {"val_recon_loss", nullptr, &E::val_recon_loss},
+    {"val_kl_loss", nullptr, &E::val_kl_loss},
+    {"kl_divergence", nullptr, &E::kl_divergence},
+    {"overfitting_gap", &E::overfitting_gap},
+    {"learning_rate", &E::learning_rate},
+    {"eta_seconds", &E::eta_seconds},
+    {"elapsed_seconds", &E::elapsed_seconds},
+    {"val_stft_loss", nullptr, &E::val_stft_loss},
+    {"val_mag_recon_loss", nullptr, &E::val_mag_recon_loss},
+    {"val_if_recon_loss", nullptr, &E::val_if_recon_loss}};
 
 // Same value, with NaN == NaN and the sign of infinity checked.
 void expect_same(double expected, double actual, const std::string& what) {
@@ -60,12 +82,12 @@ TEST(StoreRoundTrip, EveryStepFieldIncludingNonFinite) {
         StepMetrics m;
         m.epoch = 0;
         m.step = static_cast<int64_t>(special);
-        m.total_steps = 1000 + static_cast<int64_t>(special);
-        for (size_t f = 0; f < kStepFields.size(); ++f) m.*kStepFields[f].second = finite_value(f, m.step);
+        m.steps_per_epoch = 1000 + static_cast<int64_t>(special);
+        for (size_t f = 0; f < kStepFields.size(); ++f) kStepFields[f].set(m, finite_value(f, m.step));
         if (special >= 1 && special <= kStepFields.size() * 3) {
             const size_t f = (special - 1) / 3;
             const double values[] = {kNaN, kInf, -kInf};
-            m.*kStepFields[f].second = values[(special - 1) % 3];
+            kStepFields[f].set(m, values[(special - 1) % 3]);
         } else if (special == kStepFields.size() * 3 + 1) {
             m.train_loss = std::numeric_limits<double>::denorm_min();
             m.kl_loss = -std::numeric_limits<double>::max();
@@ -82,9 +104,9 @@ TEST(StoreRoundTrip, EveryStepFieldIncludingNonFinite) {
     for (size_t i = 0; i < read.size(); ++i) {
         EXPECT_EQ(read[i].epoch, written[i].epoch);
         EXPECT_EQ(read[i].step, written[i].step);
-        EXPECT_EQ(read[i].total_steps, written[i].total_steps);
-        for (const auto& [name, field] : kStepFields)
-            expect_same(written[i].*field, read[i].*field, "row " + std::to_string(i) + " " + name);
+        EXPECT_EQ(read[i].steps_per_epoch, written[i].steps_per_epoch);
+        for (const auto& field : kStepFields)
+            expect_same(field.get(written[i]), field.get(read[i]), "row " + std::to_string(i) + " " + field.name);
     }
 
     // The trace a SQL user sees: row 1 has train_loss NaN, row 3 has
@@ -115,10 +137,10 @@ TEST(StoreRoundTrip, EveryEpochFieldIncludingNonFinite) {
         EpochMetrics m;
         m.epoch = static_cast<int64_t>(special);
         m.total_epochs = 500;
-        for (size_t f = 0; f < kEpochFields.size(); ++f) m.*kEpochFields[f].second = finite_value(f, m.epoch);
+        for (size_t f = 0; f < kEpochFields.size(); ++f) kEpochFields[f].set(m, finite_value(f, m.epoch));
         if (special >= 1) {
             const double values[] = {kNaN, kInf, -kInf};
-            m.*kEpochFields[(special - 1) / 3].second = values[(special - 1) % 3];
+            kEpochFields[(special - 1) / 3].set(m, values[(special - 1) % 3]);
         }
         written.push_back(m);
     }
@@ -132,11 +154,93 @@ TEST(StoreRoundTrip, EveryEpochFieldIncludingNonFinite) {
     for (size_t i = 0; i < read.size(); ++i) {
         EXPECT_EQ(read[i].epoch, written[i].epoch);
         EXPECT_EQ(read[i].total_epochs, 500);
-        for (const auto& [name, field] : kEpochFields)
-            expect_same(written[i].*field, read[i].*field, "epoch " + std::to_string(i) + " " + name);
+        for (const auto& field : kEpochFields)
+            expect_same(field.get(written[i]), field.get(read[i]), "epoch " + std::to_string(i) + " " + field.name);
     }
     // 12 fields x 3 non-finite values = 36 rows, each with one event.
     EXPECT_EQ(store.events(run, "non_finite").size(), 36u);
+}
+
+// Metrics contract v2 (issue 18): a reference column no loss entry fills is
+// NULL and reads back absent -- not NaN, not 0, not in `nonfinite`; a NaN one
+// is NULL too but named there. has_nonfinite flags the rows users filter on;
+// steps_per_epoch and total_steps hold the same value.
+TEST(StoreRoundTrip, AbsentReferenceColumnsAreNullAndNotNonFinite) {
+    TempDir dir;
+    RunStore store(dir / "runs.db");
+    const int64_t run = test::make_run(store);
+    StepMetrics absent;  // every reference column absent
+    absent.epoch = 0;
+    absent.step = 0;
+    absent.steps_per_epoch = 7;
+    absent.train_loss = 1.5;
+    StepMetrics nan_kl = absent;  // kl_loss NaN, stft_loss filled, the rest absent
+    nan_kl.step = 1;
+    nan_kl.kl_loss = kNaN;
+    nan_kl.stft_loss = 0.25;
+    EpochMetrics epoch;
+    epoch.epoch = 0;
+    epoch.total_epochs = 1;
+    epoch.val_loss = 2.0;
+    epoch.kl_divergence = 0.5;
+    {
+        MetricsWriter writer(store, run);
+        writer.write_step(absent);
+        writer.write_step(nan_kl);
+        writer.write_epoch(epoch);
+        writer.write_loss_terms({{0, 0, "train", "kl", kNaN, 0.0}, {0, 0, "train", "stft", 0.25, 0.25}});
+        writer.close();
+    }
+    const auto steps = store.steps(run);
+    ASSERT_EQ(steps.size(), 2u);
+    for (const auto& field : kStepFields) {
+        if (field.reference == nullptr) continue;
+        EXPECT_FALSE((steps[0].*field.reference).has_value()) << field.name;
+    }
+    ASSERT_TRUE(steps[1].kl_loss.has_value());
+    EXPECT_TRUE(std::isnan(*steps[1].kl_loss));
+    EXPECT_EQ(steps[1].stft_loss, 0.25);
+    EXPECT_FALSE(steps[1].recon_loss.has_value());
+    EXPECT_EQ(steps[0].steps_per_epoch, 7);
+    const auto epochs = store.epochs(run);
+    ASSERT_EQ(epochs.size(), 1u);
+    EXPECT_EQ(epochs[0].kl_divergence, 0.5);
+    EXPECT_FALSE(epochs[0].val_kl_loss.has_value());
+    EXPECT_FALSE(epochs[0].val_recon_loss.has_value());
+
+    SQLite::Statement sql(store.db(),
+                          "SELECT step, stft_loss IS NULL, kl_loss IS NULL, nonfinite, has_nonfinite, total_steps, "
+                          "steps_per_epoch FROM step_metrics WHERE run_id = ?1 ORDER BY step");
+    sql.bind(1, run);
+    ASSERT_TRUE(sql.executeStep());
+    EXPECT_EQ(sql.getColumn(1).getInt(), 1);
+    EXPECT_EQ(sql.getColumn(2).getInt(), 1);
+    EXPECT_TRUE(sql.getColumn(3).isNull()) << "absent is not non-finite";
+    EXPECT_EQ(sql.getColumn(4).getInt(), 0);
+    EXPECT_EQ(sql.getColumn(5).getInt(), 7);
+    EXPECT_EQ(sql.getColumn(6).getInt(), 7);
+    ASSERT_TRUE(sql.executeStep());
+    EXPECT_EQ(sql.getColumn(1).getInt(), 0);
+    EXPECT_EQ(sql.getColumn(2).getInt(), 1);
+    EXPECT_EQ(sql.getColumn(3).getString(), "kl_loss=nan");
+    EXPECT_EQ(sql.getColumn(4).getInt(), 1);
+    // The flag is what users filter on, in every metrics table.
+    for (const char* table : {"step_metrics", "epoch_metrics", "loss_terms"}) {
+        SQLite::Statement flagged(store.db(), std::string("SELECT count(*) FROM ") + table +
+                                                  " WHERE run_id = ?1 AND has_nonfinite = 1 AND nonfinite IS NOT NULL");
+        flagged.bind(1, run);
+        ASSERT_TRUE(flagged.executeStep());
+        EXPECT_EQ(flagged.getColumn(0).getInt(), std::string(table) == "epoch_metrics" ? 0 : 1) << table;
+        SQLite::Statement unflagged(store.db(), std::string("SELECT count(*) FROM ") + table +
+                                                    " WHERE run_id = ?1 AND has_nonfinite = 0 AND nonfinite IS NOT NULL");
+        unflagged.bind(1, run);
+        ASSERT_TRUE(unflagged.executeStep());
+        EXPECT_EQ(unflagged.getColumn(0).getInt(), 0) << table;
+    }
+    // The non_finite event's data is JSON built by a JSON library.
+    const auto events = store.events(run, "non_finite");
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0].data_json, "{\"fields\":\"kl_loss=nan\",\"table\":\"step_metrics\"}");
 }
 
 TEST(StoreRoundTrip, LossTermsAndEventsKeepNoneAsNull) {

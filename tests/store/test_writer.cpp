@@ -24,7 +24,7 @@ TEST(MetricsWriter, HundredThousandStepsArriveCompleteAndInOrder) {
             StepMetrics m;
             m.epoch = i / kPerEpoch;
             m.step = i % kPerEpoch;
-            m.total_steps = kPerEpoch;
+            m.steps_per_epoch = kPerEpoch;
             m.train_loss = static_cast<double>(i);  // the row's global index, checked below
             writer.write_step(m);
         }

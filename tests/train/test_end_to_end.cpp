@@ -69,10 +69,14 @@ TEST_F(EndToEnd, CompletesWithFallingLossAndConsistentRows) {
         // Rows come ordered by (epoch, step) and cover every step once.
         EXPECT_EQ(steps[i].epoch, static_cast<int64_t>(i) / kStepsPerEpoch);
         EXPECT_EQ(steps[i].step, static_cast<int64_t>(i) % kStepsPerEpoch);
-        EXPECT_EQ(steps[i].total_steps, kStepsPerEpoch);
-        for (double v : {steps[i].train_loss, steps[i].recon_loss, steps[i].kl_loss, steps[i].stft_loss,
-                         steps[i].mag_recon_loss, steps[i].if_recon_loss})
-            EXPECT_TRUE(std::isfinite(v)) << where(steps[i]);
+        EXPECT_EQ(steps[i].steps_per_epoch, kStepsPerEpoch);
+        EXPECT_TRUE(std::isfinite(steps[i].train_loss)) << where(steps[i]);
+        // The default set's four plugins declare every step reference column.
+        for (const auto* v : {&steps[i].recon_loss, &steps[i].kl_loss, &steps[i].kl_weight, &steps[i].stft_loss,
+                              &steps[i].mag_recon_loss, &steps[i].if_recon_loss}) {
+            ASSERT_TRUE(v->has_value()) << where(steps[i]);
+            EXPECT_TRUE(std::isfinite(**v)) << where(steps[i]);
+        }
     }
     for (const auto& e : epochs) {
         EXPECT_TRUE(std::isfinite(e.train_loss) && std::isfinite(e.val_loss)) << "epoch " << e.epoch;
@@ -99,16 +103,39 @@ TEST_F(EndToEnd, CompletesWithFallingLossAndConsistentRows) {
         auto& m = found->second;
         for (const char* name : {"stft", "mag_l1", "if_l1", "kl"}) ASSERT_TRUE(m.count(name)) << name << " " << where(row);
         const double tol = 1e-6 * std::max(1.0, std::abs(row.train_loss));
-        EXPECT_NEAR(row.stft_loss, m["stft"].raw, tol) << where(row);
-        EXPECT_NEAR(row.mag_recon_loss, m["mag_l1"].raw, tol) << where(row);
-        EXPECT_NEAR(row.if_recon_loss, m["if_l1"].raw, tol) << where(row);
-        EXPECT_NEAR(row.kl_loss, m["kl"].raw, tol) << where(row);
-        EXPECT_NEAR(row.recon_loss, m["mag_l1"].weighted + m["if_l1"].weighted, tol) << where(row);
-        EXPECT_NEAR(row.kl_weight, 0.01, 1e-12) << where(row);
+        EXPECT_NEAR(*row.stft_loss, m["stft"].raw, tol) << where(row);
+        EXPECT_NEAR(*row.mag_recon_loss, m["mag_l1"].raw, tol) << where(row);
+        EXPECT_NEAR(*row.if_recon_loss, m["if_l1"].raw, tol) << where(row);
+        EXPECT_NEAR(*row.kl_loss, m["kl"].raw, tol) << where(row);
+        EXPECT_NEAR(*row.recon_loss, m["mag_l1"].weighted + m["if_l1"].weighted, tol) << where(row);
+        EXPECT_NEAR(*row.kl_weight, 0.01, 1e-12) << where(row);
         const double sum = m["stft"].weighted + m["mag_l1"].weighted + m["if_l1"].weighted + m["kl"].weighted;
         EXPECT_NEAR(row.train_loss, sum, tol) << where(row);
         EXPECT_EQ(m["stft"].weighted, 0.0) << where(row);
         EXPECT_NEAR(m["if_l1"].weighted, 0.5 * m["if_l1"].raw, tol) << where(row);
+    }
+
+    // Each epoch row's reference columns are its validation loss_terms: the
+    // raw values, kl_divergence the kl plugin's kl_raw sub-term.
+    std::map<int64_t, std::map<std::string, store::LossTermRow>> val;
+    for (const auto& t : store.loss_terms(1))
+        if (t.split == "val") val[t.epoch][t.term] = t;
+    for (const auto& e : epochs) {
+        auto& m = val[e.epoch];
+        for (const char* name : {"stft", "mag_l1", "if_l1", "kl", "kl.kl_raw"})
+            ASSERT_TRUE(m.count(name)) << name << " epoch " << e.epoch;
+        for (const auto* v : {&e.val_recon_loss, &e.val_kl_loss, &e.kl_divergence, &e.val_stft_loss,
+                              &e.val_mag_recon_loss, &e.val_if_recon_loss})
+            ASSERT_TRUE(v->has_value()) << "epoch " << e.epoch;
+        const double tol = 1e-6 * std::max(1.0, std::abs(e.val_loss));
+        EXPECT_NEAR(*e.val_stft_loss, m["stft"].raw, tol) << "epoch " << e.epoch;
+        EXPECT_NEAR(*e.val_mag_recon_loss, m["mag_l1"].raw, tol) << "epoch " << e.epoch;
+        EXPECT_NEAR(*e.val_if_recon_loss, m["if_l1"].raw, tol) << "epoch " << e.epoch;
+        EXPECT_NEAR(*e.val_recon_loss, m["mag_l1"].weighted + m["if_l1"].weighted, tol) << "epoch " << e.epoch;
+        EXPECT_NEAR(*e.val_kl_loss, m["kl"].raw, tol) << "epoch " << e.epoch;
+        EXPECT_NEAR(*e.kl_divergence, m["kl.kl_raw"].raw, tol) << "epoch " << e.epoch;
+        // Free bits only raise the KL: the trained-on value is at least the divergence.
+        EXPECT_GE(*e.val_kl_loss, *e.kl_divergence - tol) << "epoch " << e.epoch;
     }
 }
 

@@ -53,3 +53,56 @@ TEST(PluginErrors, APluginsOwnParameterCheckRunsBeforeDataLoads) {
 
 }  // namespace
 }  // namespace distill::train::testing
+
+namespace distill::train::testing {
+namespace {
+
+// Issue 18: what a loss returns is checked at every training step, and a
+// result that cannot be trained on stops the run with exit 2 naming the
+// plugin -- a detached loss used to train silently, a non-scalar one died in
+// a raw LibTorch trace with no plugin name.
+Finished run_with(const TempDir& dir, const std::string& losses) {
+    write_corpus(dir / "corpus");
+    const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\n", losses);
+    return run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+}
+
+TEST(PluginErrors, ADetachedLossStopsTheRunNamingThePlugin) {
+    TempDir dir;
+    const Finished f = run_with(dir, "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nname = \"mean_recon\"\n"
+                                     "plugin = \"detached\"\nweight = 0.5\n");
+    EXPECT_EQ(f.exit_code, 2) << f.out << f.err;
+    EXPECT_NE(f.err.find("loss 'mean_recon' (plugin 'detached'): compute returned a 'loss' that is not attached to "
+                         "the autograd graph"),
+              std::string::npos)
+        << f.err;
+    store::RunStore db(dir / "runs.db", store::OpenMode::kReadOnly);
+    EXPECT_EQ(db.run(1).status, "failed");
+    EXPECT_NE(db.run(1).error.value_or("").find("plugin 'detached'"), std::string::npos);
+    EXPECT_EQ(db.count_rows("step_metrics", 1), 0) << "not one step trained on it";
+}
+
+// With weight 0 nothing trains on it: a detached loss may be logged.
+TEST(PluginErrors, ADetachedLossWithWeightZeroIsOnlyLogged) {
+    TempDir dir;
+    const Finished f = run_with(dir, "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nplugin = \"detached\"\nweight = 0.0\n");
+    EXPECT_EQ(f.exit_code, 0) << f.out << f.err;
+    store::RunStore db(dir / "runs.db", store::OpenMode::kReadOnly);
+    size_t logged = 0;
+    for (const auto& t : db.loss_terms(1)) logged += t.term == "detached" ? 1 : 0;
+    EXPECT_EQ(logged, static_cast<size_t>(kStepsPerEpoch + 1)) << "every train step and the validation";
+}
+
+TEST(PluginErrors, ANonScalarLossStopsTheRunNamingThePlugin) {
+    TempDir dir;
+    const Finished f = run_with(dir, "[[loss]]\nplugin = \"per_item\"\n");
+    EXPECT_EQ(f.exit_code, 2) << f.out << f.err;
+    EXPECT_NE(f.err.find("plugin 'per_item': compute returned a 'loss' of shape [4], not a scalar"), std::string::npos)
+        << f.err;
+    EXPECT_EQ(f.err.find("Exception raised from"), std::string::npos) << "no LibTorch trace: " << f.err;
+    store::RunStore db(dir / "runs.db", store::OpenMode::kReadOnly);
+    EXPECT_EQ(db.run(1).status, "failed");
+}
+
+}  // namespace
+}  // namespace distill::train::testing

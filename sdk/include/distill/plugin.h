@@ -1,5 +1,6 @@
 /*
- * distill plugin ABI, version 1.
+ * distill plugin ABI, version 1.1 (1.1 added the metric declarations of loss
+ * plugins: distill_metric_binding).
  *
  * A plugin library is a shared object that exports ONE C symbol,
  * `distill_plugin_entry`, returning a pointer to a constant `distill_entry`.
@@ -41,7 +42,7 @@ extern "C" {
 #endif
 
 #define DISTILL_ABI_MAJOR 1
-#define DISTILL_ABI_MINOR 0
+#define DISTILL_ABI_MINOR 1
 
 /* Name of the single exported symbol. Its type is distill_entry_fn. */
 #define DISTILL_ENTRY_SYMBOL "distill_plugin_entry"
@@ -218,6 +219,33 @@ typedef struct distill_loss_api {
                               const distill_tensor_sink* out);
 } distill_loss_api;
 
+/* ------------------------------------------------- metric declarations (1.1) */
+
+/* The run database keeps every loss value in `loss_terms`. Besides, its
+   step_metrics and epoch_metrics tables have fixed "reference" columns users
+   query by name (stft_loss, recon_loss, kl_loss, ...). A loss plugin declares
+   which of them its values fill; the host never matches plugin ids, and a
+   reference column that no loss entry of an experiment declares is NULL.
+
+   `metric` names a reference metric; docs/schema.md ("Reference columns")
+   lists them, what each means and the columns each fills. How an entry's
+   value gets there depends on the metric: most take the source's raw value
+   (the first entry that declares it wins), "recon_loss" adds up weight x
+   value over every entry that declares it, "kl_weight" takes the entry's
+   weight (its source is not read).
+   `source` is "loss" (the raw value) or the name of a sub-term the plugin's
+   compute puts, e.g. "kl_raw"; NULL means "loss". A declared sub-term that a
+   compute call does not put is an error naming the plugin.
+
+   The host refuses a library whose declarations name an unknown metric, or
+   one metric twice -- except that a library of a newer ABI minor than the
+   host's may name metrics the host does not know yet, which it ignores. */
+typedef struct distill_metric_binding {
+    uint32_t struct_size;  /* sizeof(distill_metric_binding) as the plugin knew it */
+    const char* metric;    /* e.g. "stft_loss", "kl_divergence"; never NULL */
+    const char* source;    /* "loss", a sub-term name, or NULL (= "loss") */
+} distill_metric_binding;
+
 typedef struct distill_plugin_descriptor {
     uint32_t struct_size;
     const char* id;          /* unique across all loaded libraries: "stft" */
@@ -234,6 +262,12 @@ typedef struct distill_plugin_descriptor {
     void (*destroy)(distill_instance* self);
     const distill_model_api* model; /* non-NULL exactly when kind == MODEL */
     const distill_loss_api* loss;   /* non-NULL exactly when kind == LOSS */
+    /* ABI 1.1; absent in a smaller (1.0) descriptor, which declares nothing.
+       The reference metrics a loss plugin fills, metric_count entries (the
+       array's stride is metrics[0].struct_size); NULL and 0 for none, and
+       always for a model plugin. */
+    const distill_metric_binding* metrics;
+    size_t metric_count;
 } distill_plugin_descriptor;
 
 /* ------------------------------------------------------------------ entry */

@@ -98,11 +98,21 @@ inline ParamDef float_list(std::string name, std::vector<double> def, std::strin
 }
 }  // namespace param
 
+// A reference metric the plugin's values fill (plugin.h,
+// distill_metric_binding; the names are in docs/schema.md, "Reference
+// columns"): {"stft_loss"} for the raw "loss", {"kl_divergence", "kl_raw"}
+// for a sub-term.
+struct MetricDef {
+    std::string metric;
+    std::string source = "loss";
+};
+
 struct PluginInfo {
     std::string id;
     std::string version;
     std::string summary;
     std::vector<ParamDef> params;
+    std::vector<MetricDef> metrics = {};  // loss plugins only
 };
 
 // --------------------------------------------------------------- params in
@@ -352,6 +362,11 @@ public:
         desc_.summary = info_.summary.c_str();
         desc_.params = specs_.data();
         desc_.param_count = specs_.size();
+        bindings_.reserve(info_.metrics.size());
+        for (const MetricDef& m : info_.metrics)
+            bindings_.push_back({sizeof(distill_metric_binding), m.metric.c_str(), m.source.c_str()});
+        desc_.metrics = bindings_.empty() ? nullptr : bindings_.data();
+        desc_.metric_count = bindings_.size();
         desc_.create = &Thunks<T>::create;
         desc_.destroy = &Thunks<T>::destroy;
         if constexpr (std::is_base_of_v<ModelPlugin, T>) {
@@ -372,6 +387,7 @@ private:
     PluginInfo info_;
     std::vector<distill_param_spec> specs_;
     std::vector<std::vector<const char*>> choice_ptrs_;
+    std::vector<distill_metric_binding> bindings_;
     distill_model_api model_{};
     distill_loss_api loss_{};
     distill_plugin_descriptor desc_{};

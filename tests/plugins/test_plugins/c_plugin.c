@@ -5,6 +5,7 @@
 #include <distill/plugin.h>
 #include <torch/version.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,32 @@ static __attribute__((unused)) distill_error* c_compute(distill_instance* self, 
     (void)self;
     (void)in;
     (void)ctx;
+    (void)out;
+    return make_error("not reached");
+}
+
+/* Model calls for the complete model variants; never reached (create fails). */
+static __attribute__((unused)) distill_error* c_model_forward(distill_instance* self, const distill_tensor_list* in,
+                                                              const distill_tensor_sink* out) {
+    (void)self;
+    (void)in;
+    (void)out;
+    return make_error("not reached");
+}
+static __attribute__((unused)) distill_error* c_model_sink(distill_instance* self, const distill_tensor_sink* out) {
+    (void)self;
+    (void)out;
+    return make_error("not reached");
+}
+static __attribute__((unused)) distill_error* c_model_training(distill_instance* self, int32_t training) {
+    (void)self;
+    (void)training;
+    return make_error("not reached");
+}
+static __attribute__((unused)) distill_error* c_model_decode(distill_instance* self, const distill_tensor* latents,
+                                                             const distill_tensor_sink* out) {
+    (void)self;
+    (void)latents;
     (void)out;
     return make_error("not reached");
 }
@@ -86,16 +113,71 @@ static const distill_param_spec c_params[] = {
 #define PLUGIN_ID "test_c_create_error"
 #endif
 
-#ifdef VARIANT_MODEL_NO_FORWARD
+/* Metric declarations (ABI 1.1), one variant per promise the host checks.
+   VARIANT_METRICS_LARGER: bindings of a newer minor that appended a field, so
+   the array's stride is larger than the host's sizeof, in a library of a
+   newer minor that also names a metric this host does not know.
+   VARIANT_DESCRIPTOR_10: an ABI 1.0 descriptor (struct_size ends before the
+   metric fields), whose memory past it holds garbage the host must not read. */
+typedef struct larger_metric_binding {
+    distill_metric_binding binding;
+    double appended_by_a_newer_minor;
+} larger_metric_binding;
+#define BINDING(metric, source) {sizeof(distill_metric_binding), metric, source}
+#if defined(VARIANT_METRICS_UNKNOWN)
+static const distill_metric_binding c_metrics[] = {BINDING("stft_los", NULL)};
+#define METRICS c_metrics
+#define METRIC_COUNT 1
+#elif defined(VARIANT_METRICS_TWICE)
+static const distill_metric_binding c_metrics[] = {BINDING("kl_loss", "loss"), BINDING("kl_loss", "kl_raw")};
+#define METRICS c_metrics
+#define METRIC_COUNT 2
+#elif defined(VARIANT_METRICS_NULL)
+#define METRICS NULL
+#define METRIC_COUNT 1
+#elif defined(VARIANT_METRICS_LARGER)
+static const larger_metric_binding c_metrics[] = {
+    {{sizeof(larger_metric_binding), "a_metric_of_the_future", NULL}, 1.0},
+    {{sizeof(larger_metric_binding), "stft_loss", "sc"}, 2.0},
+    {{sizeof(larger_metric_binding), "recon_loss", NULL}, 3.0}};
+#define METRICS ((const distill_metric_binding*)c_metrics)
+#define METRIC_COUNT 3
+#elif defined(VARIANT_DESCRIPTOR_10)
+#define METRICS ((const distill_metric_binding*)16) /* garbage: past the 1.0 struct_size */
+#define METRIC_COUNT 5
+#else
+#define METRICS NULL
+#define METRIC_COUNT 0
+#endif
+#ifdef VARIANT_DESCRIPTOR_10
+#define DESCRIPTOR_SIZE offsetof(distill_plugin_descriptor, metrics)
+#else
+#define DESCRIPTOR_SIZE sizeof(distill_plugin_descriptor)
+#endif
+
+#if defined(VARIANT_MODEL_NO_FORWARD) || defined(VARIANT_MODEL_METRICS)
+#ifdef VARIANT_MODEL_METRICS
+static const distill_model_api c_model_api = {sizeof(distill_model_api), c_model_forward, c_model_sink,
+                                              c_model_sink, c_model_training, c_model_decode};
+/* A complete model that declares a reference metric: only losses fill them. */
+static const distill_metric_binding c_model_metrics[] = {BINDING("kl_loss", NULL)};
+static const distill_plugin_descriptor c_descriptor = {
+    sizeof(distill_plugin_descriptor), "test_c_model_metrics", DISTILL_KIND_MODEL, "0.0.1",
+    "a plain-C model that declares a metric (test plugin)", NULL, 0, c_create, c_destroy, &c_model_api, NULL,
+    c_model_metrics, 1};
+#else
 /* A model whose call table lacks forward: refused at load, never called. */
-static const distill_model_api c_model_api = {sizeof(distill_model_api), NULL, NULL, NULL, NULL, NULL};
+static const distill_model_api c_model_api_no_forward = {sizeof(distill_model_api), NULL, NULL, NULL, NULL, NULL};
 static const distill_plugin_descriptor c_descriptor = {
     sizeof(distill_plugin_descriptor), "test_c_model_no_forward", DISTILL_KIND_MODEL, "0.0.1",
-    "a plain-C model with no forward (test plugin)", NULL, 0, c_create, c_destroy, &c_model_api, NULL};
+    "a plain-C model with no forward (test plugin)", NULL, 0, c_create, c_destroy, &c_model_api_no_forward, NULL,
+    NULL, 0};
+#endif
 #else
 static const distill_plugin_descriptor c_descriptor = {
-    sizeof(distill_plugin_descriptor), PLUGIN_ID, DISTILL_KIND_LOSS, "0.0.1",
-    "a plain-C loss whose create always fails (test plugin)", PARAMS, PARAM_COUNT, c_create, c_destroy, NULL, &c_loss_api};
+    DESCRIPTOR_SIZE, PLUGIN_ID, DISTILL_KIND_LOSS, "0.0.1",
+    "a plain-C loss whose create always fails (test plugin)", PARAMS, PARAM_COUNT, c_create, c_destroy, NULL, &c_loss_api,
+    METRICS, METRIC_COUNT};
 #endif
 /* unused in VARIANT_NULL_PLUGINS, whose entry points nowhere instead */
 static const distill_plugin_descriptor* const c_plugins[] __attribute__((unused)) = {&c_descriptor};
@@ -104,6 +186,13 @@ static const distill_plugin_descriptor* const c_plugins[] __attribute__((unused)
 #define ENTRY_MAJOR (DISTILL_ABI_MAJOR + 1)
 #else
 #define ENTRY_MAJOR DISTILL_ABI_MAJOR
+#endif
+#if defined(VARIANT_METRICS_LARGER)
+#define ENTRY_MINOR (DISTILL_ABI_MINOR + 1)
+#elif defined(VARIANT_DESCRIPTOR_10)
+#define ENTRY_MINOR 0
+#else
+#define ENTRY_MINOR DISTILL_ABI_MINOR
 #endif
 #ifdef VARIANT_TORCH
 #define ENTRY_TORCH "0.0.1"
@@ -123,7 +212,7 @@ static const distill_plugin_descriptor* const c_plugins[] __attribute__((unused)
 #endif
 
 static const distill_entry c_entry = {
-    ENTRY_SIZE, ENTRY_MAJOR, DISTILL_ABI_MINOR, ENTRY_TORCH, "c-test-plugin", "0.0.1", PLUGINS, 1};
+    ENTRY_SIZE, ENTRY_MAJOR, ENTRY_MINOR, ENTRY_TORCH, "c-test-plugin", "0.0.1", PLUGINS, 1};
 
 #ifdef VARIANT_NO_ENTRY
 /* Exports something, but not the entry symbol. */

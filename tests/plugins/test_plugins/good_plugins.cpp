@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace {
@@ -56,6 +57,43 @@ public:
     distill::TensorMap compute(const distill::TensorMap&, const distill::StepContext&) override { return {}; }
 };
 
+// Loss plugins that load fine but return what `run` and `plugins check` must
+// refuse or report (issue 18), one way each (`plugins check` creates a plugin
+// with its defaults, so each way is a plugin of its own):
+//   test_detached      "loss" computed from a detached copy of recon
+//   test_per_item      "loss" of shape [B]
+//   test_sub_per_item  a scalar "loss" with a sub-term of shape [B]
+//   test_nan           "loss" NaN (attached to the graph)
+//   test_no_source     declares kl_divergence from sub-term "kl_raw" but never puts it
+// Each declares mag_recon_loss and kl_divergence (from "kl_raw").
+enum class Odd { detached, per_item, sub_per_item, nan, no_source };
+
+template <Odd kOdd>
+class OddLoss final : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        const char* ids[] = {"test_detached", "test_per_item", "test_sub_per_item", "test_nan", "test_no_source"};
+        return {ids[static_cast<int>(kOdd)], "1.0.0", "returns an odd result (test plugin)", {},
+                {{"mag_recon_loss"}, {"kl_divergence", "kl_raw"}}};
+    }
+    OddLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& in, const distill::StepContext&) override {
+        const at::Tensor recon = distill::require_input(in, "recon");
+        const at::Tensor per_item = recon.reshape({recon.size(0), -1}).mean(1);
+        const at::Tensor kl_raw = per_item.detach().mean();
+        switch (kOdd) {
+            case Odd::detached: return {{"loss", recon.detach().mean()}, {"kl_raw", kl_raw}};
+            case Odd::per_item: return {{"loss", per_item}, {"kl_raw", kl_raw}};
+            case Odd::sub_per_item: return {{"loss", per_item.mean()}, {"kl_raw", per_item}};
+            case Odd::nan: return {{"loss", recon.mean() * std::nan("")}, {"kl_raw", kl_raw}};
+            case Odd::no_source: break;
+        }
+        return {{"loss", per_item.mean()}};
+    }
+};
+
 }  // namespace
 
-DISTILL_PLUGIN_LIBRARY("distill-test-plugins", "0.1.0", SquareLoss, ThrowingLoss, FailingCreate)
+DISTILL_PLUGIN_LIBRARY("distill-test-plugins", "0.1.0", SquareLoss, ThrowingLoss, FailingCreate,
+                       OddLoss<Odd::detached>, OddLoss<Odd::per_item>, OddLoss<Odd::sub_per_item>, OddLoss<Odd::nan>,
+                       OddLoss<Odd::no_source>)

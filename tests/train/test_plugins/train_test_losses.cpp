@@ -59,6 +59,62 @@ private:
     int64_t epoch_, step_;
 };
 
+// NaN at every call, training and validation (attached to the graph).
+class AlwaysNanLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() { return {"always_nan", "1.0.0", "test loss: NaN at every call", {}}; }
+    AlwaysNanLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        return {{"loss", zero_from(inputs) + std::numeric_limits<double>::quiet_NaN()}};
+    }
+};
+
+// mean |recon - target| over channel 0 as its loss, half of it as the
+// sub-term "half"; it declares stft_loss and kl_divergence (from "half") --
+// reference metrics of other plugins, to prove the host reads declarations,
+// not ids.
+class DeclaringLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"declaring", "1.0.0", "test loss: declares reference metrics its id has nothing to do with", {},
+                {{"stft_loss"}, {"kl_divergence", "half"}}};
+    }
+    DeclaringLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        const at::Tensor recon = distill::require_input(inputs, "recon").select(1, 0);
+        const at::Tensor target = distill::require_input(inputs, "target").select(1, 0);
+        const at::Tensor loss = (recon - target).abs().mean();
+        return {{"loss", loss}, {"half", loss.detach() * 0.5}};
+    }
+};
+
+// A loss computed from a detached copy of recon: its value is real, but it
+// is not attached to the model's graph, so training on it does nothing.
+class DetachedLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"detached", "1.0.0", "test loss: mean recon, detached from the graph", {}};
+    }
+    DetachedLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        return {{"loss", distill::require_input(inputs, "recon").detach().mean()}};
+    }
+};
+
+// One loss value per item ([B]) instead of one scalar.
+class PerItemLoss : public distill::LossPlugin {
+public:
+    static distill::PluginInfo info() {
+        return {"per_item", "1.0.0", "test loss: a [B] vector instead of a scalar", {}};
+    }
+    PerItemLoss(const distill::Params&, const std::string&) {}
+    distill::TensorMap compute(const distill::TensorMap& inputs, const distill::StepContext&) override {
+        const at::Tensor recon = distill::require_input(inputs, "recon");
+        return {{"loss", recon.reshape({recon.size(0), -1}).mean(1)}};
+    }
+};
+
 }  // namespace
 
-DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss)
+DISTILL_PLUGIN_LIBRARY("distill-train-test-losses", "1.0.0", ScriptedLoss, NanAtLoss, AlwaysNanLoss, DeclaringLoss,
+                       DetachedLoss, PerItemLoss)
