@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -169,7 +170,7 @@ int main(int argc, char** argv) {
             const store::StepMetrics& s = sink.steps[k];
             nlohmann::json terms = nlohmann::json::object();
             for (const auto& row : sink.terms.at(k)) terms[row.term] = {{"raw", row.raw}, {"weighted", row.weighted}};
-            steps.push_back({{"step", s.step}, {"train_loss", s.train_loss}, {"kl_weight", s.kl_weight},
+            steps.push_back({{"step", s.step}, {"train_loss", s.train_loss}, {"kl_weight", s.kl_weight ? nlohmann::json(*s.kl_weight) : nlohmann::json(nullptr)},
                              {"learning_rate", s.learning_rate}, {"terms", terms}});
         }
         const nlohmann::json doc = {{"resolved", resolved},
@@ -193,7 +194,7 @@ int main(int argc, char** argv) {
                     o.out.c_str());
         for (const auto& s : sink.steps)
             std::printf("  step %lld: total %.9g (kl weight %g)\n", static_cast<long long>(s.step), s.train_loss,
-                        s.kl_weight);
+                        s.kl_weight.value_or(std::nan("")));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "peer_export: %s\n", e.what());
         return 1;

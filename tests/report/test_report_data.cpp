@@ -50,6 +50,15 @@ void expect_value(const json& cell, double value, const std::string& where) {
     }
 }
 
+// A reference column: null in the JSON when no plugin filled it.
+void expect_value(const json& cell, const std::optional<double>& value, const std::string& where) {
+    if (!value) {
+        EXPECT_TRUE(cell.is_null()) << where << ": " << cell;
+        return;
+    }
+    expect_value(cell, *value, where);
+}
+
 json optional_int(int64_t v) { return v < 0 ? json(nullptr) : json(v); }
 
 std::vector<json> nonfinite_column(store::RunStore& db, const std::string& table, const std::string& order, int64_t run) {
@@ -82,7 +91,7 @@ void expect_rows_match(store::RunStore& db, const json& run_json, int64_t id) {
         EXPECT_EQ(row.at("run_id"), id) << w;
         EXPECT_EQ(row.at("epoch"), e.epoch) << w;
         EXPECT_EQ(row.at("total_epochs"), e.total_epochs) << w;
-        const std::pair<const char*, double> values[] = {
+        const std::pair<const char*, std::optional<double>> values[] = {
             {"train_loss", e.train_loss},         {"val_loss", e.val_loss},
             {"val_recon_loss", e.val_recon_loss}, {"val_kl_loss", e.val_kl_loss},
             {"kl_divergence", e.kl_divergence},   {"overfitting_gap", e.overfitting_gap},
@@ -103,8 +112,9 @@ void expect_rows_match(store::RunStore& db, const json& run_json, int64_t id) {
         const std::string w = r + "step row " + std::to_string(i) + " ";
         EXPECT_EQ(row.at("epoch"), s.epoch) << w;
         EXPECT_EQ(row.at("step"), s.step) << w;
-        EXPECT_EQ(row.at("total_steps"), s.total_steps) << w;
-        const std::pair<const char*, double> values[] = {
+        EXPECT_EQ(row.at("total_steps"), s.steps_per_epoch) << w;
+        EXPECT_EQ(row.at("steps_per_epoch"), s.steps_per_epoch) << w;
+        const std::pair<const char*, std::optional<double>> values[] = {
             {"train_loss", s.train_loss},   {"recon_loss", s.recon_loss},         {"kl_loss", s.kl_loss},
             {"kl_weight", s.kl_weight},     {"learning_rate", s.learning_rate},   {"step_time_s", s.step_time_s},
             {"stft_loss", s.stft_loss},     {"mag_recon_loss", s.mag_recon_loss}, {"if_recon_loss", s.if_recon_loss}};
