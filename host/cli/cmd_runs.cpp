@@ -1,6 +1,7 @@
 // distill runs list [--sort COLUMN [--desc]] [--where EXPR] | show ID | diff A B | gc [--dry-run]
 #include "cli/commands.hpp"
 #include "cli/result_format.hpp"
+#include "common/text.hpp"
 #include "report/errors.hpp"
 #include "report/ranking.hpp"
 #include "report/run_diff.hpp"
@@ -37,22 +38,14 @@ std::string format_duration(double seconds) {
     return out.str();
 }
 
-std::string format_number(const SQLite::Column& c) {
-    if (c.isNull()) return "-";
-    std::ostringstream out;
-    out << std::setprecision(6) << c.getDouble();
-    return out.str();
-}
+std::string format_number(const SQLite::Column& c) { return c.isNull() ? "-" : text::number(c.getDouble(), 6); }
 
 double cell_number(const store::QueryCell& c) {
     return c.type == store::QueryCell::Type::kNull ? NAN : std::strtod(c.text.c_str(), nullptr);
 }
 
 std::string format_cell_number(const store::QueryCell& c) {
-    if (c.type == store::QueryCell::Type::kNull) return "-";
-    std::ostringstream out;
-    out << std::setprecision(6) << cell_number(c);
-    return out.str();
+    return c.type == store::QueryCell::Type::kNull ? "-" : text::number(cell_number(c), 6);
 }
 
 struct ListOptions {
@@ -189,8 +182,9 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
     std::cout << "events:\n";
     while (events.executeStep()) {
         std::cout << "  " << events.getColumn(0).getString() << "  " << std::setw(12) << events.getColumn(3).getString();
-        if (!events.getColumn(1).isNull()) std::cout << " epoch " << events.getColumn(1).getInt64();
-        if (!events.getColumn(2).isNull()) std::cout << " step " << events.getColumn(2).getInt64();
+        // Counted from 1, like every epoch and step shown to a person (the database is 0-based).
+        if (!events.getColumn(1).isNull()) std::cout << " epoch " << events.getColumn(1).getInt64() + 1;
+        if (!events.getColumn(2).isNull()) std::cout << " step " << events.getColumn(2).getInt64() + 1;
         std::cout << "  " << events.getColumn(4).getString() << "\n";
     }
     return kExitOk;

@@ -1,6 +1,7 @@
 #include "cli/console.hpp"
 
 #include "cli/run_signals.hpp"
+#include "common/text.hpp"
 #include "store/run_store.hpp"
 
 #include <unistd.h>
@@ -26,14 +27,18 @@ void ConsoleListener::info(const std::string& line) { print(line); }
 
 void ConsoleListener::warning(const std::string& message) { print("warning: " + message); }
 
+// Loss values through text::number: a NaN reads "nan" whatever its sign bit
+// (printf's %g would print "-nan" for some).
 void ConsoleListener::step_done(const train::StepReport& r) {
     if (r.notable) {
+        const train::ReferenceColumns& c = r.columns;
         char line[256];
-        std::snprintf(line, sizeof line,
-                      "epoch %lld/%lld step %lld/%lld  loss %.5g  stft %.4g  recon %.4g  kl %.4g  kl_w %.3g  %.3f s/step",
+        std::snprintf(line, sizeof line, "epoch %lld/%lld step %lld/%lld  loss %s  stft %s  recon %s  kl %s  kl_w %s  %.3f s/step",
                       static_cast<long long>(r.epoch + 1), static_cast<long long>(r.epochs),
-                      static_cast<long long>(r.step + 1), static_cast<long long>(r.steps_per_epoch), r.total,
-                      r.columns.stft, r.columns.recon, r.columns.kl, r.columns.kl_weight, r.step_time_s);
+                      static_cast<long long>(r.step + 1), static_cast<long long>(r.steps_per_epoch),
+                      text::number(r.total, 5).c_str(), text::number(c.stft, 4).c_str(),
+                      text::number(c.recon, 4).c_str(), text::number(c.kl, 4).c_str(),
+                      text::number(c.kl_weight, 3).c_str(), r.step_time_s);
         print(line);
     }
     show_progress(r);
@@ -41,9 +46,10 @@ void ConsoleListener::step_done(const train::StepReport& r) {
 
 void ConsoleListener::epoch_done(const train::EpochReport& r) {
     char line[256];
-    std::snprintf(line, sizeof line, "epoch %lld/%lld done: train %.5g  val %.5g%s  lr %.3g  elapsed %.0f s  eta %.0f s",
-                  static_cast<long long>(r.epoch + 1), static_cast<long long>(r.epochs), r.train_loss, r.val_loss,
-                  r.best ? " (best)" : "", r.learning_rate, r.elapsed_s, r.eta_s);
+    std::snprintf(line, sizeof line, "epoch %lld/%lld done: train %s  val %s%s  lr %s  elapsed %.0f s  eta %.0f s",
+                  static_cast<long long>(r.epoch + 1), static_cast<long long>(r.epochs),
+                  text::number(r.train_loss, 5).c_str(), text::number(r.val_loss, 5).c_str(), r.best ? " (best)" : "",
+                  text::number(r.learning_rate, 3).c_str(), r.elapsed_s, r.eta_s);
     print(line);
 }
 
