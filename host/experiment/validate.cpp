@@ -199,7 +199,7 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
                                     rounded(static_cast<double>(Limits::kMaxChunkSamples) / p.sample_rate, 1) +
                                     " s at this rate): a chunk is one training item");
     p.n_fft = at_most(r, "n_fft", r.integer("n_fft", p.n_fft, 4), Limits::kMaxFft);
-    p.win_length = r.integer("win_length", p.n_fft, 1, p.n_fft);  // REFERENCE: win = n_fft
+    p.win_length = r.integer("win_length", p.n_fft, 1, p.n_fft);  // win = n_fft unless given (docs/reference.md#1-audio-to-features)
     p.hop_length = r.integer("hop_length", p.hop_length, 1, p.win_length);
     p.n_mels = r.integer("n_mels", p.n_mels, 1, std::min(p.n_fft / 2 + 1, Limits::kMaxMels));
     if (2 * p.n_mels * p.frames() > Limits::kMaxItemFloats)

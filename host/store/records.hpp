@@ -9,7 +9,7 @@
 
 namespace distill::store {
 
-// One optimizer step (REFERENCE.md section 5). Doubles may be NaN or +-inf;
+// One optimizer step (docs/reference.md#5-metrics). Doubles may be NaN or +-inf;
 // they round-trip exactly (see docs/schema.md, "Non-finite values").
 struct StepMetrics {
     int64_t epoch = 0, step = 0, total_steps = 0;
@@ -17,7 +17,7 @@ struct StepMetrics {
            stft_loss = 0, mag_recon_loss = 0, if_recon_loss = 0;
 };
 
-// One epoch (REFERENCE.md section 5).
+// One epoch (docs/reference.md#5-metrics).
 struct EpochMetrics {
     int64_t epoch = 0, total_epochs = 0;
     double train_loss = 0, val_loss = 0, val_recon_loss = 0, val_kl_loss = 0, kl_divergence = 0,
