@@ -166,15 +166,13 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
         header = true;
         const double model = data["model"].value("spectral_convergence", NAN);
         const double ceiling = data["ceiling"].value("spectral_convergence", NAN);
-        std::ostringstream line;
-        line << std::setprecision(3) << "  model SC " << model << " - representation ceiling " << ceiling << "  "
-             << data.value("source", std::string("?"));
-        std::cout << line.str() << "\n";
+        std::cout << "  model SC " << text::number(model, 3) << " - representation ceiling " << text::number(ceiling, 3)
+                  << "  " << data.value("source", std::string("?")) << "\n";
         model_sum += model, ceiling_sum += ceiling, ++rendered;
     }
     if (rendered > 1)
-        std::cout << std::setprecision(3) << "  mean over " << rendered << ": model SC " << model_sum / rendered
-                  << " - representation ceiling " << ceiling_sum / rendered << "\n";
+        std::cout << "  mean over " << rendered << ": model SC " << text::number(model_sum / rendered, 3)
+                  << " - representation ceiling " << text::number(ceiling_sum / rendered, 3) << "\n";
 
     SQLite::Statement events(db.db(),
                              "SELECT at, epoch, step, kind, message FROM events WHERE run_id = ?1 ORDER BY rowid");
