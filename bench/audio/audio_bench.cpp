@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
     if (dirs.empty()) dirs = {"/usr/share/sounds/sound-icons", "/usr/share/sounds/freedesktop/stereo"};
     at::set_num_threads(threads);
 
-    const data::PipelineConfig cfg;  // REFERENCE.md's defaults: 48 kHz, n_fft 2048, hop 512, 128 mels
+    const data::PipelineConfig cfg;  // the defaults (docs/reference.md#1-audio-to-features): 48 kHz, n_fft 2048, hop 512, 128 mels
     const audio::Inverter inverter(cfg, at::Device(at::kCPU));
     std::printf("audio_bench: %d threads, LibTorch CPU; SC = spectral convergence and LSD = log-spectral distance "
                 "of |STFT| (2048/512) vs the original; MR-STFT = the stft loss at (512,1024,2048); feature errors = "

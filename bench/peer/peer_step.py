@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The peer: distill's reference-v2 training step as a plain PyTorch (eager,
-Python) program, written from the docs (REFERENCE.md sections 2-4, the
+Python) program, written from the docs (docs/reference.md sections 2-4, the
 plugins' documented behaviour) with nothing of distill imported.
 
   peer_step.py [--device cpu|cuda|cuda:N] [--steps N] [--warmup N] [--threads N]
@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# The reference-v2 settings (REFERENCE.md; experiments/reference-v2.toml).
+# The reference-v2 settings (docs/reference.md; experiments/reference-v2.toml).
 # bench/peer/check_export.py compares them with distill's resolved
 # experiment, so a changed default is caught rather than silently differing.
 REFERENCE = {
@@ -77,7 +77,7 @@ def round_up(value, multiple):
     return (value + multiple - 1) // multiple * multiple
 
 
-# --- the model (REFERENCE.md section 2) -------------------------------------
+# --- the model (docs/reference.md#2-model-conv_vae) --------------------------
 
 class Encoder(nn.Module):
     def __init__(self, flat, latent_dim, dropout, cfg):
@@ -143,7 +143,7 @@ class ConvVAE(nn.Module):
         return self.decoder(z), mu, logvar
 
 
-# --- the losses (REFERENCE.md section 3) ------------------------------------
+# --- the losses (docs/reference.md#3-losses) ---------------------------------
 
 def stft_magnitude(signal, n_fft, hop, win, floor):
     window = torch.hann_window(win, periodic=True, dtype=signal.dtype, device=signal.device)
@@ -216,7 +216,7 @@ def compute_losses(recon, target, mu, logvar, epoch, epochs, cfg):
     return total, terms
 
 
-# --- the step (REFERENCE.md section 4) --------------------------------------
+# --- the step (docs/reference.md#4-training) ---------------------------------
 
 def make_optimizer(model, cfg):
     return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=cfg["betas"], eps=cfg["eps"],

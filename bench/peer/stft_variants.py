@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The multi-resolution STFT loss (REFERENCE.md section 3, reference
+"""The multi-resolution STFT loss (docs/reference.md#3-losses, reference
 resolutions) written three ways, timed forward and backward in turn on the
 same [B, 2, 128, 94] batch, with the value and gradient norm each gives:
 

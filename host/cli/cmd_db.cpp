@@ -1,6 +1,7 @@
 // distill db merge OUT.db IN.db... : fold shard databases into one.
 #include "cli/commands.hpp"
 #include "common/suggest.hpp"
+#include "common/text.hpp"
 #include "store/merge.hpp"
 
 #include <iomanip>
@@ -33,7 +34,7 @@ int cmd_db(const Args& args) {
     }
     for (size_t i = 0; i < inputs.size(); ++i) {
         const auto& c = counts[i];
-        std::cout << inputs[i].string() << ": " << c.runs_added << " runs added, " << c.runs_replaced << " replaced, "
+        std::cout << inputs[i].string() << ": " << text::count(c.runs_added, "run") << " added, " << c.runs_replaced << " replaced, "
                   << c.runs_unchanged << " already there\n";
         for (const auto& [table, n] : c.rows)
             if (n > 0) std::cout << "  " << std::left << std::setw(14) << table << n << "\n";

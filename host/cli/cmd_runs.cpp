@@ -1,6 +1,7 @@
 // distill runs list [--sort COLUMN [--desc]] [--where EXPR] | show ID | diff A B | gc [--dry-run]
 #include "cli/commands.hpp"
 #include "cli/result_format.hpp"
+#include "common/text.hpp"
 #include "report/errors.hpp"
 #include "report/ranking.hpp"
 #include "report/run_diff.hpp"
@@ -38,22 +39,14 @@ std::string format_duration(double seconds) {
     return out.str();
 }
 
-std::string format_number(const SQLite::Column& c) {
-    if (c.isNull()) return "-";
-    std::ostringstream out;
-    out << std::setprecision(6) << c.getDouble();
-    return out.str();
-}
+std::string format_number(const SQLite::Column& c) { return c.isNull() ? "-" : text::number(c.getDouble(), 6); }
 
 double cell_number(const store::QueryCell& c) {
     return c.type == store::QueryCell::Type::kNull ? NAN : std::strtod(c.text.c_str(), nullptr);
 }
 
 std::string format_cell_number(const store::QueryCell& c) {
-    if (c.type == store::QueryCell::Type::kNull) return "-";
-    std::ostringstream out;
-    out << std::setprecision(6) << cell_number(c);
-    return out.str();
+    return c.type == store::QueryCell::Type::kNull ? "-" : text::number(cell_number(c), 6);
 }
 
 struct ListOptions {
@@ -180,15 +173,13 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
         header = true;
         const double model = data["model"].value("spectral_convergence", NAN);
         const double ceiling = data["ceiling"].value("spectral_convergence", NAN);
-        std::ostringstream line;
-        line << std::setprecision(3) << "  model SC " << model << " - representation ceiling " << ceiling << "  "
-             << data.value("source", std::string("?"));
-        std::cout << line.str() << "\n";
+        std::cout << "  model SC " << text::number(model, 3) << " - representation ceiling " << text::number(ceiling, 3)
+                  << "  " << data.value("source", std::string("?")) << "\n";
         model_sum += model, ceiling_sum += ceiling, ++rendered;
     }
     if (rendered > 1)
-        std::cout << std::setprecision(3) << "  mean over " << rendered << ": model SC " << model_sum / rendered
-                  << " - representation ceiling " << ceiling_sum / rendered << "\n";
+        std::cout << "  mean over " << rendered << ": model SC " << text::number(model_sum / rendered, 3)
+                  << " - representation ceiling " << text::number(ceiling_sum / rendered, 3) << "\n";
 
     SQLite::Statement events(db.db(),
                              "SELECT at, epoch, step, kind, message FROM events WHERE run_id = ?1 ORDER BY rowid");
@@ -196,8 +187,9 @@ int show_run(store::RunStore& db, int64_t id, int epoch_rows) {
     std::cout << "events:\n";
     while (events.executeStep()) {
         std::cout << "  " << events.getColumn(0).getString() << "  " << std::setw(12) << events.getColumn(3).getString();
-        if (!events.getColumn(1).isNull()) std::cout << " epoch " << events.getColumn(1).getInt64();
-        if (!events.getColumn(2).isNull()) std::cout << " step " << events.getColumn(2).getInt64();
+        // Counted from 1, like every epoch and step shown to a person (the database is 0-based).
+        if (!events.getColumn(1).isNull()) std::cout << " epoch " << events.getColumn(1).getInt64() + 1;
+        if (!events.getColumn(2).isNull()) std::cout << " step " << events.getColumn(2).getInt64() + 1;
         std::cout << "  " << events.getColumn(4).getString() << "\n";
     }
     return kExitOk;

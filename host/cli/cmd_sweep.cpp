@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/run_signals.hpp"
 #include "cli/sweep_cluster.hpp"
+#include "common/text.hpp"
 #include "experiment/sweep.hpp"
 #include "report/errors.hpp"
 #include "report/ranking.hpp"
@@ -85,9 +86,13 @@ std::string describe_exit(int status) {
     return "unknown status";
 }
 
+std::string value_text(const std::optional<double>& value) { return value ? text::number(*value, 6) : "-"; }
+// Counted from 1 for people; the database's epochs are 0-based.
+std::string epoch_text(const std::optional<int64_t>& epoch) { return epoch ? std::to_string(*epoch + 1) : "-"; }
+
 void print_summary(store::RunStore& db, int64_t sweep_id, const experiment::Sweep& sweep) {
     const auto trials = db.sweep_trials(sweep_id);
-    std::cout << "\nsweep " << sweep_id << ": " << sweep.trials.size() << " trials\n"
+    std::cout << "\nsweep " << sweep_id << ": " << text::count(static_cast<int64_t>(sweep.trials.size()), "trial") << "\n"
               << std::left << std::setw(6) << "trial" << std::setw(6) << "run" << std::setw(13) << "status"
               << std::setw(14) << "best val" << std::setw(7) << "epoch" << "parameters\n";
     for (const auto& trial : sweep.trials) {
@@ -97,11 +102,8 @@ void print_summary(store::RunStore& db, int64_t sweep_id, const experiment::Swee
         if (it == trials.end()) {
             std::cout << std::setw(6) << "-" << std::setw(13) << "not run" << std::setw(14) << "-" << std::setw(7) << "-";
         } else {
-            std::ostringstream best, epoch;
-            if (it->best_val_loss) best << std::setprecision(6) << *it->best_val_loss; else best << "-";
-            if (it->best_epoch) epoch << *it->best_epoch + 1; else epoch << "-";
-            std::cout << std::setw(6) << it->run_id << std::setw(13) << it->status << std::setw(14) << best.str()
-                      << std::setw(7) << epoch.str();
+            std::cout << std::setw(6) << it->run_id << std::setw(13) << it->status << std::setw(14)
+                      << value_text(it->best_val_loss) << std::setw(7) << epoch_text(it->best_epoch);
         }
         std::cout << trial_label(trial) << "\n";
         if (!trial.error.empty()) std::cout << "      error: " << trial.error << "\n";
@@ -125,12 +127,9 @@ int show_sweep(const po::variables_map& vm, int64_t sweep_id) {
               << std::setw(13) << "status" << std::setw(value_width) << heading << std::setw(7) << "epoch"
               << "parameters\n";
     for (const auto& t : trials) {
-        std::ostringstream value, epoch;
-        if (t.value) value << std::setprecision(6) << *t.value; else value << "-";
-        if (t.epoch) epoch << *t.epoch + 1; else epoch << "-";
         std::cout << std::left << std::setw(6) << t.rank << std::setw(6) << t.trial.trial_index << std::setw(6)
-                  << t.trial.run_id << std::setw(13) << t.trial.status << std::setw(value_width) << value.str()
-                  << std::setw(7) << epoch.str() << t.trial.swept_params << "\n";
+                  << t.trial.run_id << std::setw(13) << t.trial.status << std::setw(value_width) << value_text(t.value)
+                  << std::setw(7) << epoch_text(t.epoch) << t.trial.swept_params << "\n";
     }
     return kExitOk;
 }
@@ -267,7 +266,8 @@ int cmd_sweep(const Args& args) {
     }
     if (vm.count("emit")) return emit(vm, source, overrides, sweep, experiment_name_of(sweep, source));
     if (vm.count("dry-run")) {
-        std::cout << sweep.trials.size() << " trials over " << sweep.keys.size() << " swept keys\n";
+        std::cout << text::count(static_cast<int64_t>(sweep.trials.size()), "trial") << " over "
+                  << text::count(static_cast<int64_t>(sweep.keys.size()), "swept key") << "\n";
         for (const auto& trial : sweep.trials)
             std::cout << "  trial " << trial.index << ": " << trial_label(trial)
                       << (trial.error.empty() ? "" : "\n    invalid: " + trial.error) << "\n";
@@ -344,8 +344,8 @@ int cmd_sweep(const Args& args) {
     std::vector<TrialProcess> running;
     size_t next = 0;
     bool stop_forwarded = false;
-    std::cout << "sweep " << sweep_id << ": " << pending.size() << " of " << sweep.trials.size()
-              << " trials to run, " << jobs << " at a time; logs in " << log_dir.string() << std::endl;
+    std::cout << "sweep " << sweep_id << ": " << pending.size() << " of "
+              << text::count(static_cast<int64_t>(sweep.trials.size()), "trial") << " to run, " << jobs << " at a time; logs in " << log_dir.string() << std::endl;
     while (next < pending.size() || !running.empty()) {
         while (stop->load() == 0 && next < pending.size() && static_cast<int64_t>(running.size()) < jobs) {
             std::optional<size_t> gpu;

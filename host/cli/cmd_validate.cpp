@@ -1,6 +1,7 @@
 // distill validate EXP.toml [--set KEY=VALUE ...]: every check `run` and
 // `sweep` make before any heavy work, and the resolved configuration.
 #include "cli/commands.hpp"
+#include "common/text.hpp"
 #include "experiment/sweep.hpp"
 #include "session/run_session.hpp"
 
@@ -38,7 +39,7 @@ int cmd_validate(const Args& args) {
         for (const auto& [key, value] : base.resolved) std::cout << key << " = " << value << "\n";
         if (sweep.keys.empty()) return kExitOk;
         size_t invalid = 0;
-        std::cout << "\n# sweep: " << sweep.trials.size() << " trials over";
+        std::cout << "\n# sweep: " << text::count(static_cast<int64_t>(sweep.trials.size()), "trial") << " over";
         for (const auto& key : sweep.keys) std::cout << " " << key;
         std::cout << "\n";
         for (const auto& trial : sweep.trials) {

@@ -1,6 +1,7 @@
 #include "cli/console.hpp"
 
 #include "cli/run_signals.hpp"
+#include "common/text.hpp"
 #include "store/run_store.hpp"
 
 #include <unistd.h>
@@ -28,12 +29,11 @@ void ConsoleListener::warning(const std::string& message) { print("warning: " + 
 
 namespace {
 
-// "%.4g" of a reference column, "-" where no loss entry fills it.
-std::string component(const std::optional<double>& value, const char* format) {
-    if (!value) return "-";
-    char text[32];
-    std::snprintf(text, sizeof text, format, *value);
-    return text;
+// A reference column through text::number (a NaN reads "nan" whatever its
+// sign bit; printf's %g would print "-nan" for some), "-" where no loss
+// entry fills it.
+std::string component(const std::optional<double>& value, int digits) {
+    return value ? text::number(*value, digits) : std::string("-");
 }
 
 }  // namespace
@@ -42,12 +42,12 @@ void ConsoleListener::step_done(const train::StepReport& r) {
     if (r.notable) {
         char line[256];
         std::snprintf(line, sizeof line,
-                      "epoch %lld/%lld step %lld/%lld  loss %.5g  stft %s  recon %s  kl %s  kl_w %s  %.3f s/step",
+                      "epoch %lld/%lld step %lld/%lld  loss %s  stft %s  recon %s  kl %s  kl_w %s  %.3f s/step",
                       static_cast<long long>(r.epoch + 1), static_cast<long long>(r.epochs),
-                      static_cast<long long>(r.step + 1), static_cast<long long>(r.steps_per_epoch), r.total,
-                      component(r.row.stft_loss, "%.4g").c_str(), component(r.row.recon_loss, "%.4g").c_str(),
-                      component(r.row.kl_loss, "%.4g").c_str(), component(r.row.kl_weight, "%.3g").c_str(),
-                      r.step_time_s);
+                      static_cast<long long>(r.step + 1), static_cast<long long>(r.steps_per_epoch),
+                      text::number(r.total, 5).c_str(), component(r.row.stft_loss, 4).c_str(),
+                      component(r.row.recon_loss, 4).c_str(), component(r.row.kl_loss, 4).c_str(),
+                      component(r.row.kl_weight, 3).c_str(), r.step_time_s);
         print(line);
     }
     show_progress(r);
@@ -55,9 +55,10 @@ void ConsoleListener::step_done(const train::StepReport& r) {
 
 void ConsoleListener::epoch_done(const train::EpochReport& r) {
     char line[256];
-    std::snprintf(line, sizeof line, "epoch %lld/%lld done: train %.5g  val %.5g%s  lr %.3g  elapsed %.0f s  eta %.0f s",
-                  static_cast<long long>(r.epoch + 1), static_cast<long long>(r.epochs), r.train_loss, r.val_loss,
-                  r.best ? " (best)" : "", r.learning_rate, r.elapsed_s, r.eta_s);
+    std::snprintf(line, sizeof line, "epoch %lld/%lld done: train %s  val %s%s  lr %s  elapsed %.0f s  eta %.0f s",
+                  static_cast<long long>(r.epoch + 1), static_cast<long long>(r.epochs),
+                  text::number(r.train_loss, 5).c_str(), text::number(r.val_loss, 5).c_str(), r.best ? " (best)" : "",
+                  text::number(r.learning_rate, 3).c_str(), r.elapsed_s, r.eta_s);
     print(line);
 }
 

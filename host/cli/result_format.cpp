@@ -1,8 +1,7 @@
 #include "cli/result_format.hpp"
 
 #include "cli/cli_common.hpp"
-
-#include <nlohmann/json.hpp>
+#include "common/text.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -17,18 +16,13 @@ std::string csv_field(const std::string& s) {
     return out + "\"";
 }
 
-// Invalid UTF-8 in a TEXT cell is replaced, never a thrown error mid-output.
-std::string json_string(const std::string& s) {
-    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 std::string json_value(const store::QueryCell& cell) {
     using T = store::QueryCell::Type;
     switch (cell.type) {
         case T::kNull: return "null";
         case T::kInteger: return cell.text;
-        case T::kReal: return (cell.text == "inf" || cell.text == "-inf") ? json_string(cell.text) : cell.text;
-        default: return json_string(cell.text);
+        case T::kReal: return (cell.text == "inf" || cell.text == "-inf") ? text::json_string(cell.text) : cell.text;
+        default: return text::json_string(cell.text);
     }
 }
 
@@ -64,7 +58,7 @@ public:
     void row(const std::vector<store::QueryCell>& cells) override {
         std::cout << (rows_++ ? ",\n " : "\n ") << "{";
         for (size_t i = 0; i < names_.size(); ++i)
-            std::cout << (i ? ", " : "") << json_string(names_[i]) << ": " << json_value(cells[i]);
+            std::cout << (i ? ", " : "") << text::json_string(names_[i]) << ": " << json_value(cells[i]);
         std::cout << "}";
     }
     void finish(int64_t) override { std::cout << (rows_ ? "\n]\n" : "]\n") << std::flush; }

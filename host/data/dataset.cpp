@@ -1,6 +1,7 @@
 #include "data/dataset.hpp"
 
 #include "data/augment.hpp"
+#include "common/text.hpp"
 
 #include "data/audio_io.hpp"
 #include "data/chunker.hpp"
@@ -367,8 +368,8 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
     if (split.split == "file") {
         if (n_files < 2)
             throw DataError("split = \"file\" needs at least 2 usable audio files, " + dir.string() +
-                            " has " + std::to_string(n_files) + " (" + std::to_string(n_chunks) +
-                            " chunks); add files or use split = \"chunk\"");
+                            " has " + std::to_string(n_files) + " (" + text::count(n_chunks, "chunk") +
+                            "); add files or use split = \"chunk\"");
         const auto perm = seeded_permutation(n_files, split.seed);
         std::vector<bool> is_val(static_cast<size_t>(n_files), false);
         for (int64_t i = 0; i < val_count(n_files, split.val_fraction); ++i) is_val[perm[i]] = true;
@@ -380,8 +381,7 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
     } else {
         if (n_chunks < 2)
             throw DataError("split = \"chunk\" needs at least 2 chunks, " + dir.string() + " has " +
-                            std::to_string(n_chunks) + " (from " + std::to_string(n_files) +
-                            " files)");
+                            std::to_string(n_chunks) + " (from " + text::count(n_files, "file") + ")");
         const auto perm = seeded_permutation(n_chunks, split.seed);
         for (int64_t i = 0; i < val_count(n_chunks, split.val_fraction); ++i) chunk_is_val[perm[i]] = true;
         std::vector<bool> file_train(n_files, false), file_val(n_files, false);
@@ -440,7 +440,7 @@ Dataset load_dataset(const fs::path& dir, const PipelineConfig& cfg, const Split
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::ostringstream s;
     s.precision(3);
-    s << "data: " << n_files << " files, " << n_chunks << " chunks [2, " << cfg.n_mels << ", "
+    s << "data: " << text::count(n_files, "file") << ", " << text::count(n_chunks, "chunk") << " [2, " << cfg.n_mels << ", "
       << cfg.frames() << "] (train " << ds.train.size(0) << ", val " << ds.val.size(0)
       << ", split by " << split.split << ")"
       << (augment.expansion > 0 ? "; + " + std::to_string(augment.expansion * n_train) + " augmented training copies" : "")

@@ -1,5 +1,5 @@
 // Mono chunks -> 2-channel [mel magnitude, instantaneous frequency] items,
-// exactly as REFERENCE.md section 1 describes. Batched torch::stft on CPU
+// exactly as docs/reference.md#1-audio-to-features describes. Batched torch::stft on CPU
 // (or whatever device the chunks live on).
 #pragma once
 

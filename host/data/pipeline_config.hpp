@@ -1,5 +1,5 @@
 // Every setting of the audio -> 2-channel tensor pipeline, with the defaults
-// of REFERENCE.md section 1. Plain values only: the experiment module fills
+// of docs/reference.md#1-audio-to-features. Plain values only: the experiment module fills
 // it from the TOML [data] table without knowing anything of torch.
 #pragma once
 

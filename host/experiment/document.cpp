@@ -66,7 +66,7 @@ Document read_document(const std::filesystem::path& file) {
 
 void ensure_default_losses(Document& doc) {
     if (doc.root.contains("loss")) return;
-    // REFERENCE.md section 3: stft 1.0, mag_l1 0.1, if_l1 0.05, kl 0.01 with a
+    // docs/reference.md#3-losses: stft 1.0, mag_l1 0.1, if_l1 0.05, kl 0.01 with a
     // linear warm-up over 30% of the epochs.
     toml::array set;
     set.push_back(toml::table{{"plugin", "stft"}, {"weight", 1.0}});

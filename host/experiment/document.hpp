@@ -42,7 +42,7 @@ struct Document {
 Document read_document(const std::filesystem::path& file);
 Document parse_document(const std::filesystem::path& file, const std::string& text);
 
-// The reference loss set (REFERENCE.md section 3), inserted when the file
+// The reference loss set (docs/reference.md#3-losses), inserted when the file
 // has no `loss` key, so --set and [sweep] can reach its entries by name.
 void ensure_default_losses(Document& doc);
 

@@ -4,6 +4,8 @@
 #include "experiment/toml_text.hpp"
 #include "experiment/validate.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -21,21 +23,20 @@ std::vector<Assignment> parse_overrides(const std::vector<std::string>& override
     return out;
 }
 
-// TOML basic-string escapes (\" \\ \n \t \r \uXXXX) are all valid JSON.
-std::string json_string(const std::string& s) { return format_string(s); }
-
-std::string json_value(const toml::node& node) {
-    if (auto v = node.as_string()) return json_string(v->get());
-    if (auto v = node.as_integer()) return std::to_string(v->get());
-    if (auto v = node.as_floating_point())  // JSON has no nan/inf: keep them readable as strings
-        return std::isfinite(v->get()) ? format_double(v->get()) : json_string(format_double(v->get()));
-    if (auto v = node.as_boolean()) return v->get() ? "true" : "false";
+// A swept value as JSON. JSON has nothing like a TOML table or date: those
+// are kept as their TOML text (text::json_text writes NaN and infinities as
+// strings too).
+nlohmann::ordered_json json_of(const toml::node& node) {
+    if (auto v = node.as_string()) return v->get();
+    if (auto v = node.as_integer()) return v->get();
+    if (auto v = node.as_floating_point()) return v->get();
+    if (auto v = node.as_boolean()) return v->get();
     if (auto a = node.as_array()) {
-        std::string out = "[";
-        for (size_t i = 0; i < a->size(); ++i) out += (i ? ", " : "") + json_value(*a->get(i));
-        return out + "]";
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        for (const auto& item : *a) out.push_back(json_of(item));
+        return out;
     }
-    return json_string(format_node(node));
+    return format_node(node);
 }
 
 // Keeps only the [[loss]] entries named in `names` (file order).
@@ -90,7 +91,7 @@ struct SweepPlan {
     Document base;
     std::vector<SweepAxis> axes;
     std::vector<std::string> keys;
-    std::string grid_json;
+    nlohmann::ordered_json grid = nlohmann::ordered_json::object();  // key -> its values, in key order
     int64_t trials = 1;  // saturates at INT64_MAX
 };
 
@@ -113,7 +114,6 @@ SweepPlan plan_sweep(const ExperimentSource& source, const std::vector<std::stri
         for (const auto& item : *losses)
             if (const toml::table* entry = item.as_table()) entry_names.push_back(loss_entry_name(*entry));
 
-    plan.grid_json = "{";
     for (const SweepAxis& axis : plan.axes) {
         if (axis.key == "losses")
             for (size_t v = 0; v < axis.values.size(); ++v)
@@ -124,15 +124,12 @@ SweepPlan plan_sweep(const ExperimentSource& source, const std::vector<std::stri
                                               "', which is no [[loss]] entry" + did_you_mean(name, entry_names));
                 }
         plan.keys.push_back(axis.key);
-        plan.grid_json += (plan.keys.size() == 1 ? "" : ", ") + json_string(axis.key) + ": [";
-        for (size_t v = 0; v < axis.values.size(); ++v)
-            plan.grid_json += (v ? ", " : "") + json_value(*axis.values[v]);
-        plan.grid_json += "]";
+        nlohmann::ordered_json& values = plan.grid[axis.key] = nlohmann::ordered_json::array();
+        for (const toml::node* value : axis.values) values.push_back(json_of(*value));
         const auto size = static_cast<int64_t>(axis.values.size());
         plan.trials = plan.trials > std::numeric_limits<int64_t>::max() / size ? std::numeric_limits<int64_t>::max()
                                                                                : plan.trials * size;
     }
-    plan.grid_json += "}";
     return plan;
 }
 
@@ -180,13 +177,13 @@ Sweep expand_sweep(const ExperimentSource& source, const std::vector<std::string
     // Counted before anything is expanded: a grid of 10^9 is refused at once.
     if (plan.trials > max_trials)
         throw ExperimentError(source.file.string() + ": [sweep] has " +
-                              (plan.trials == std::numeric_limits<int64_t>::max() ? std::string("more than 9.2e18")
-                                                                                 : std::to_string(plan.trials)) +
-                              " trials, more than the limit of " + std::to_string(max_trials) +
+                              (plan.trials == std::numeric_limits<int64_t>::max() ? std::string("more than 9.2e18 trials")
+                                                                                 : text::count(plan.trials, "trial")) +
+                              ", more than the limit of " + std::to_string(max_trials) +
                               " (raise it with --max-trials, or split the grid)");
     Sweep sweep;
     sweep.keys = plan.keys;
-    sweep.grid_json = plan.grid_json;
+    sweep.grid_json = text::json_text(plan.grid);
     for (int64_t index = 0; index < plan.trials; ++index)
         sweep.trials.push_back(build_trial(plan, source, overrides, registry, index));
     // When every trial fails the same way, the fault is the file's (say a
@@ -203,7 +200,7 @@ Trial sweep_trial(const ExperimentSource& source, const std::vector<std::string>
     const SweepPlan plan = plan_sweep(source, overrides);
     if (index < 0 || index >= plan.trials)
         throw ExperimentError("trial " + std::to_string(index) + " does not exist in the sweep of " +
-                              source.file.string() + " (" + std::to_string(plan.trials) + " trials)");
+                              source.file.string() + " (" + text::count(plan.trials, "trial") + ")");
     return build_trial(plan, source, overrides, registry, index);
 }
 

@@ -25,7 +25,9 @@ struct Trial {
 struct Sweep {
     std::vector<std::string> keys;  // [sweep] keys in file order, minus those fixed by --set
     std::vector<Trial> trials;      // first key varies slowest
-    std::string grid_json;          // {"key": [values...], ...} in key order, for the sweeps table
+    // {"key": [values...], ...} in key order (text::json_text), for the sweeps
+    // table; its bytes are part of the sweep's identity.
+    std::string grid_json;
 };
 
 // Expands FILE's [sweep] (no [sweep], or every key fixed by --set: one trial).

@@ -60,7 +60,7 @@ double TableReader::real(const std::string& key, double fallback, const std::fun
     else
         fail(key, path(key) + " must be a number, got " + describe_node(*node));
     if (const std::string wanted = check(value); !wanted.empty())
-        fail(key, path(key) + " must be " + wanted + ", got " + format_double(value));
+        fail(key, path(key) + " must be " + wanted + ", got " + text::toml_float(value));
     return value;
 }
 
@@ -82,7 +82,7 @@ std::string TableReader::string(const std::string& key, const std::string& fallb
     if (!choices.empty() && std::find(choices.begin(), choices.end(), value) == choices.end()) {
         std::string allowed;
         for (const auto& c : choices) allowed += (allowed.empty() ? "" : "|") + c;
-        fail(key, path(key) + " must be one of " + allowed + ", got " + format_string(value) +
+        fail(key, path(key) + " must be one of " + allowed + ", got " + text::toml_string(value) +
                       did_you_mean(value, choices));
     }
     return value;
@@ -106,7 +106,7 @@ std::vector<double> TableReader::reals(const std::string& key, const std::vector
         else
             fail(key, wanted + ", got " + describe_node(*node));
         if (const std::string bad = check(out.back()); !bad.empty())
-            fail(key, "each of " + path(key) + " must be " + bad + ", got " + format_double(out.back()));
+            fail(key, "each of " + path(key) + " must be " + bad + ", got " + text::toml_float(out.back()));
     }
     return out;
 }
@@ -148,14 +148,14 @@ std::function<std::string(double)> positive() {
 }
 
 std::function<std::string(double)> at_least(double lo) {
-    return [lo](double v) { return std::isfinite(v) && v >= lo ? "" : ">= " + format_double(lo); };
+    return [lo](double v) { return std::isfinite(v) && v >= lo ? "" : ">= " + text::toml_float(lo); };
 }
 
 std::function<std::string(double)> between(double lo, double hi, bool open_lo, bool open_hi) {
     return [=](double v) {
         const bool ok = std::isfinite(v) && (open_lo ? v > lo : v >= lo) && (open_hi ? v < hi : v <= hi);
         if (ok) return std::string();
-        return std::string("in ") + (open_lo ? "(" : "[") + format_double(lo) + ", " + format_double(hi) +
+        return std::string("in ") + (open_lo ? "(" : "[") + text::toml_float(lo) + ", " + text::toml_float(hi) +
                (open_hi ? ")" : "]");
     };
 }

@@ -8,58 +8,10 @@
 
 namespace distill::experiment::detail {
 
-std::string format_double(double v) {
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    char buffer[40];
-    for (int precision = 1; precision <= 17; ++precision) {
-        std::snprintf(buffer, sizeof buffer, "%.*g", precision, v);
-        if (std::strtod(buffer, nullptr) == v) break;
-    }
-    std::string out = buffer;
-    const size_t e = out.find('e');
-    if (e != std::string::npos && std::fabs(v) >= 1 && std::fabs(v) < 1e16) {
-        // %g chose an exponent only because of trailing zeros: 24000.0, not 2.4e+04.
-        std::snprintf(buffer, sizeof buffer, "%.1f", v);
-        return buffer;
-    }
-    if (e != std::string::npos) {  // 1e-05 -> 1e-5
-        std::string exponent = out.substr(e + 1);
-        const bool negative = exponent[0] == '-';
-        if (exponent[0] == '-' || exponent[0] == '+') exponent.erase(0, 1);
-        exponent.erase(0, std::min(exponent.find_first_not_of('0'), exponent.size() - 1));
-        return out.substr(0, e) + (negative ? "e-" : "e") + exponent;
-    }
-    if (out.find_first_of(".n") == std::string::npos) out += ".0";
-    return out;
-}
-
-std::string format_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char esc[8];
-                    std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-                    out += esc;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out + "\"";
-}
-
 std::string format_node(const toml::node& node) {
-    if (auto v = node.as_string()) return format_string(v->get());
+    if (auto v = node.as_string()) return text::toml_string(v->get());
     if (auto v = node.as_integer()) return std::to_string(v->get());
-    if (auto v = node.as_floating_point()) return format_double(v->get());
+    if (auto v = node.as_floating_point()) return text::toml_float(v->get());
     if (auto v = node.as_boolean()) return v->get() ? "true" : "false";
     if (auto a = node.as_array()) {
         std::string out = "[";
@@ -78,33 +30,6 @@ std::string format_node(const toml::node& node) {
     std::ostringstream s;  // dates and times: TOML++'s own rendering
     node.visit([&s](const auto& n) { s << n; });
     return s.str();
-}
-
-std::string format_param(const host::ParamValue& value) {
-    return std::visit(
-        [](const auto& v) -> std::string {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, bool>) {
-                return v ? "true" : "false";
-            } else if constexpr (std::is_same_v<T, int64_t>) {
-                return std::to_string(v);
-            } else if constexpr (std::is_same_v<T, double>) {
-                return format_double(v);
-            } else if constexpr (std::is_same_v<T, std::string>) {
-                return format_string(v);
-            } else {
-                std::string out = "[";
-                for (size_t i = 0; i < v.size(); ++i) {
-                    out += i ? ", " : "";
-                    if constexpr (std::is_same_v<T, std::vector<double>>)
-                        out += format_double(v[i]);
-                    else
-                        out += std::to_string(v[i]);
-                }
-                return out + "]";
-            }
-        },
-        value);
 }
 
 const char* node_type_name(const toml::node& node) {

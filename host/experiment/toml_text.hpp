@@ -1,8 +1,10 @@
-// Small conversions between TOML++ nodes and the text distill prints:
-// TOML-formatted values for `validate` and run_params, type names for error
-// messages, and TOML -> plugin parameter values.
+// Small conversions between TOML++ nodes and the text distill prints: TOML
+// text of a node, type names for error messages, and TOML -> plugin
+// parameter values. Plain values (floats, strings, plugin parameters) are
+// formatted by common/text.hpp and host::format_value.
 #pragma once
 
+#include "common/text.hpp"
 #include "plugins/param_schema.hpp"
 
 #include <toml++/toml.h>
@@ -12,12 +14,9 @@
 
 namespace distill::experiment::detail {
 
-// Shortest text that reads back as the same double, always TOML float syntax
-// (1.0, not 1) so a printed value keeps its type.
-std::string format_double(double v);
-std::string format_string(const std::string& s);  // TOML basic string with escapes
-std::string format_node(const toml::node& node);   // [1, 2], "x", { a = 1 }
-std::string format_param(const host::ParamValue& value);
+// A node as TOML text ([1, 2], "x", { a = 1 }); scalars through
+// common/text.hpp, so they read as `validate` and `plugins describe` print them.
+std::string format_node(const toml::node& node);
 
 // "integer", "string", "array", ...
 const char* node_type_name(const toml::node& node);

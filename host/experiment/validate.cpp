@@ -70,7 +70,7 @@ host::ParamValues read_plugin_params(TableReader& reader, const host::LoadedPlug
         const toml::node* node = reader.take(key);
         const auto value = to_param_value(*node);
         if (!value)
-            reader.fail(key, reader.path(key) + " must be a " + host::type_name(spec->second->type) + ", got " +
+            reader.fail(key, reader.path(key) + " must be " + text::with_article(host::type_name(spec->second->type)) + ", got " +
                                  describe_node(*node));
         try {
             given[key] = host::check_value(*spec->second, *value);
@@ -90,8 +90,8 @@ host::ParamValues read_plugin_params(TableReader& reader, const host::LoadedPlug
         }
         auto it = given.find(name);
         if (it != given.end() && !(it->second == wanted))
-            reader.fail(name, reader.path(name) + " = " + format_param(it->second) + " conflicts with the data: " +
-                                  value.second + " gives " + format_param(wanted) +
+            reader.fail(name, reader.path(name) + " = " + host::format_value(it->second) + " conflicts with the data: " +
+                                  value.second + " gives " + host::format_value(wanted) +
                                   " (the model's input shape comes from [data]; leave " + reader.path(name) +
                                   " out)");
         given[name] = wanted;
@@ -104,7 +104,7 @@ host::ParamValues read_plugin_params(TableReader& reader, const host::LoadedPlug
 }
 
 void add_params(Resolved& out, const std::string& prefix, const host::ParamValues& params) {
-    for (const auto& [name, value] : params) out.emplace_back(prefix + "." + name, format_param(value));
+    for (const auto& [name, value] : params) out.emplace_back(prefix + "." + name, host::format_value(value));
 }
 
 // An upper bound checked on its own, so the lower bound keeps its message.
@@ -193,13 +193,13 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
     p.sample_rate = r.integer("sample_rate", p.sample_rate, 1000, 1000000);
     p.chunk_seconds = r.real("chunk_seconds", p.chunk_seconds, positive());
     if (p.chunk_samples() > Limits::kMaxChunkSamples)
-        r.fail("chunk_seconds", "data.chunk_seconds = " + format_double(p.chunk_seconds) + " at data.sample_rate = " +
+        r.fail("chunk_seconds", "data.chunk_seconds = " + text::toml_float(p.chunk_seconds) + " at data.sample_rate = " +
                                     std::to_string(p.sample_rate) + " is " + rounded(p.chunk_seconds * p.sample_rate, 0) +
                                     " samples per chunk; the limit is " + std::to_string(Limits::kMaxChunkSamples) + " (" +
                                     rounded(static_cast<double>(Limits::kMaxChunkSamples) / p.sample_rate, 1) +
                                     " s at this rate): a chunk is one training item");
     p.n_fft = at_most(r, "n_fft", r.integer("n_fft", p.n_fft, 4), Limits::kMaxFft);
-    p.win_length = r.integer("win_length", p.n_fft, 1, p.n_fft);  // REFERENCE: win = n_fft
+    p.win_length = r.integer("win_length", p.n_fft, 1, p.n_fft);  // win = n_fft unless given (docs/reference.md#1-audio-to-features)
     p.hop_length = r.integer("hop_length", p.hop_length, 1, p.win_length);
     p.n_mels = r.integer("n_mels", p.n_mels, 1, std::min(p.n_fft / 2 + 1, Limits::kMaxMels));
     if (2 * p.n_mels * p.frames() > Limits::kMaxItemFloats)
@@ -219,35 +219,33 @@ void read_data(const Document& doc, TableReader& top, Experiment& e, Resolved& o
     p.mask_threshold = r.real("mask_threshold", p.mask_threshold, at_least(0));
     p.normalize = r.string("normalize", p.normalize, {"scale", "zscore"});
     if (p.chunk_samples() <= p.n_fft / 2)
-        r.fail("chunk_seconds", "data.chunk_seconds = " + format_double(p.chunk_seconds) + " gives " +
+        r.fail("chunk_seconds", "data.chunk_seconds = " + text::toml_float(p.chunk_seconds) + " gives " +
                                     std::to_string(p.chunk_samples()) + " samples, too short for data.n_fft = " +
                                     std::to_string(p.n_fft) + " (reflect padding needs more than n_fft/2)");
     e.data.split.split = r.string("split", e.data.split.split, {"file", "chunk"});
     read_augment(doc, r, e.data.augment);
 
-    out.emplace_back("data.dir", format_string(e.data.dir));
-    out.emplace_back("data.cache_dir", format_string(e.data.cache_dir));
+    out.emplace_back("data.dir", text::toml_string(e.data.dir));
+    out.emplace_back("data.cache_dir", text::toml_string(e.data.cache_dir));
     out.emplace_back("data.sample_rate", std::to_string(p.sample_rate));
-    out.emplace_back("data.chunk_seconds", format_double(p.chunk_seconds));
+    out.emplace_back("data.chunk_seconds", text::toml_float(p.chunk_seconds));
     out.emplace_back("data.n_fft", std::to_string(p.n_fft));
     out.emplace_back("data.hop_length", std::to_string(p.hop_length));
     out.emplace_back("data.win_length", std::to_string(p.win_length));
     out.emplace_back("data.n_mels", std::to_string(p.n_mels));
-    out.emplace_back("data.fmin", format_double(p.fmin));
-    out.emplace_back("data.fmax", format_double(p.fmax));
-    out.emplace_back("data.mask_threshold", format_double(p.mask_threshold));
-    out.emplace_back("data.normalize", format_string(p.normalize));
-    out.emplace_back("data.split", format_string(e.data.split.split));
+    out.emplace_back("data.fmin", text::toml_float(p.fmin));
+    out.emplace_back("data.fmax", text::toml_float(p.fmax));
+    out.emplace_back("data.mask_threshold", text::toml_float(p.mask_threshold));
+    out.emplace_back("data.normalize", text::toml_string(p.normalize));
+    out.emplace_back("data.split", text::toml_string(e.data.split.split));
     const data::AugmentConfig& a = e.data.augment;
     out.emplace_back("data.augment.expansion", std::to_string(a.expansion));
-    out.emplace_back("data.augment.speed_p", format_double(a.speed_p));
-    std::string factors = "[";
-    for (size_t i = 0; i < a.speed_factors.size(); ++i) factors += (i ? ", " : "") + format_double(a.speed_factors[i]);
-    out.emplace_back("data.augment.speed_factors", factors + "]");
-    out.emplace_back("data.augment.noise_p", format_double(a.noise_p));
-    out.emplace_back("data.augment.snr_db", "[" + format_double(a.snr_min_db) + ", " + format_double(a.snr_max_db) + "]");
-    out.emplace_back("data.augment.gain_p", format_double(a.gain_p));
-    out.emplace_back("data.augment.gain", "[" + format_double(a.gain_min) + ", " + format_double(a.gain_max) + "]");
+    out.emplace_back("data.augment.speed_p", text::toml_float(a.speed_p));
+    out.emplace_back("data.augment.speed_factors", host::format_value(a.speed_factors));
+    out.emplace_back("data.augment.noise_p", text::toml_float(a.noise_p));
+    out.emplace_back("data.augment.snr_db", host::format_value(std::vector<double>{a.snr_min_db, a.snr_max_db}));
+    out.emplace_back("data.augment.gain_p", text::toml_float(a.gain_p));
+    out.emplace_back("data.augment.gain", host::format_value(std::vector<double>{a.gain_min, a.gain_max}));
 }
 
 void read_model(const Document& doc, TableReader& top, const host::PluginRegistry& registry, Experiment& e,
@@ -260,7 +258,7 @@ void read_model(const Document& doc, TableReader& top, const host::PluginRegistr
         r, plugin, {"plugin"},
         {{"n_mels", {p.n_mels, "data.n_mels"}},
          {"frames", {p.frames(), "data.chunk_seconds/sample_rate/hop_length"}}});
-    out.emplace_back("model.plugin", format_string(e.model.plugin));
+    out.emplace_back("model.plugin", text::toml_string(e.model.plugin));
     add_params(out, "model", e.model.params);
 }
 
@@ -291,7 +289,7 @@ void read_losses(const Document& doc, TableReader& top, const host::PluginRegist
             return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
         });
         if (!name_ok)
-            r.fail("name", r.path("name") + " = " + format_string(spec.name) +
+            r.fail("name", r.path("name") + " = " + text::toml_string(spec.name) +
                                ": a loss name is letters, digits, '_' and '-' (it is part of dotted keys)");
         for (const auto& other : e.losses)
             if (other.name == spec.name)
@@ -303,10 +301,10 @@ void read_losses(const Document& doc, TableReader& top, const host::PluginRegist
         spec.warmup_fraction = r.real("warmup_fraction", spec.warmup_fraction, between(0, 1, false, false));
         spec.params = read_plugin_params(r, plugin, {"plugin", "name", "weight", "schedule", "warmup_fraction"}, {});
         const std::string prefix = "loss." + spec.name;
-        out.emplace_back(prefix + ".plugin", format_string(spec.plugin));
-        out.emplace_back(prefix + ".weight", format_double(spec.weight));
-        out.emplace_back(prefix + ".schedule", format_string(spec.schedule));
-        out.emplace_back(prefix + ".warmup_fraction", format_double(spec.warmup_fraction));
+        out.emplace_back(prefix + ".plugin", text::toml_string(spec.plugin));
+        out.emplace_back(prefix + ".weight", text::toml_float(spec.weight));
+        out.emplace_back(prefix + ".schedule", text::toml_string(spec.schedule));
+        out.emplace_back(prefix + ".warmup_fraction", text::toml_float(spec.warmup_fraction));
         add_params(out, prefix, spec.params);
         e.losses.push_back(std::move(spec));
     }
@@ -334,7 +332,7 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
     t.weight_decay = r.real("weight_decay", t.weight_decay, at_least(0));
     t.scheduler = r.string("scheduler", t.scheduler, {"cosine", "constant"});
     t.eta_min = r.real("eta_min", t.eta_min, at_least(0));
-    if (t.eta_min > t.lr) r.fail("eta_min", "train.eta_min = " + format_double(t.eta_min) + " is above train.lr = " + format_double(t.lr));
+    if (t.eta_min > t.lr) r.fail("eta_min", "train.eta_min = " + text::toml_float(t.eta_min) + " is above train.lr = " + text::toml_float(t.lr));
     t.grad_clip = r.real("grad_clip", t.grad_clip, at_least(0));
     e.data.split.val_fraction = r.real("val_fraction", e.data.split.val_fraction, between(0, 1, true, true));
     t.checkpoint_every = r.integer("checkpoint_every", t.checkpoint_every, 0);
@@ -347,15 +345,15 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
 
     out.emplace_back("train.epochs", std::to_string(t.epochs));
     out.emplace_back("train.batch_size", std::to_string(t.batch_size));
-    out.emplace_back("train.optimizer", format_string(t.optimizer));
-    out.emplace_back("train.lr", format_double(t.lr));
-    out.emplace_back("train.betas", "[" + format_double(t.betas[0]) + ", " + format_double(t.betas[1]) + "]");
-    out.emplace_back("train.eps", format_double(t.eps));
-    out.emplace_back("train.weight_decay", format_double(t.weight_decay));
-    out.emplace_back("train.scheduler", format_string(t.scheduler));
-    out.emplace_back("train.eta_min", format_double(t.eta_min));
-    out.emplace_back("train.grad_clip", format_double(t.grad_clip));
-    out.emplace_back("train.val_fraction", format_double(e.data.split.val_fraction));
+    out.emplace_back("train.optimizer", text::toml_string(t.optimizer));
+    out.emplace_back("train.lr", text::toml_float(t.lr));
+    out.emplace_back("train.betas", host::format_value(t.betas));
+    out.emplace_back("train.eps", text::toml_float(t.eps));
+    out.emplace_back("train.weight_decay", text::toml_float(t.weight_decay));
+    out.emplace_back("train.scheduler", text::toml_string(t.scheduler));
+    out.emplace_back("train.eta_min", text::toml_float(t.eta_min));
+    out.emplace_back("train.grad_clip", text::toml_float(t.grad_clip));
+    out.emplace_back("train.val_fraction", text::toml_float(e.data.split.val_fraction));
     out.emplace_back("train.checkpoint_every", std::to_string(t.checkpoint_every));
     out.emplace_back("train.keep_checkpoints", std::to_string(t.keep_checkpoints));
     out.emplace_back("train.keep_step_checkpoints", t.keep_step_checkpoints ? "true" : "false");
@@ -423,7 +421,7 @@ Experiment build_experiment(const Document& doc, const host::PluginRegistry& reg
     e.seed = static_cast<uint64_t>(top.integer("seed", 0, 0));
     e.device = top.string("device", e.device);
     if (!valid_device(e.device))
-        top.fail("device", "device must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got " + format_string(e.device));
+        top.fail("device", "device must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got " + text::toml_string(e.device));
     e.threads = at_most(top, "threads", top.integer("threads", e.threads, 0), kMaxThreads);
     read_sweep(doc);
 
@@ -440,11 +438,11 @@ Experiment build_experiment(const Document& doc, const host::PluginRegistry& reg
     if (dir_given && e.output.dir.empty())
         output.fail("dir", "output.dir must not be empty (leave it out to keep a run's files beside the database)");
 
-    out.emplace_back("name", format_string(e.name));
+    out.emplace_back("name", text::toml_string(e.name));
     out.emplace_back("seed", std::to_string(e.seed));
-    out.emplace_back("device", format_string(e.device));
+    out.emplace_back("device", text::toml_string(e.device));
     out.emplace_back("threads", std::to_string(e.threads));
-    out.emplace_back("output.dir", format_string(e.output.dir));
+    out.emplace_back("output.dir", text::toml_string(e.output.dir));
     std::sort(out.begin(), out.end());
     e.resolved = std::move(out);
     e.source_path = doc.file.string();

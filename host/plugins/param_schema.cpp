@@ -1,11 +1,11 @@
 #include "plugins/param_schema.hpp"
 
 #include "common/suggest.hpp"
+#include "common/text.hpp"
 #include "plugins/abi_check.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 
 namespace distill::host {
@@ -23,23 +23,23 @@ const char* type_name(distill_param_type type) {
 }
 
 namespace {
-std::string format_number(double v) {
-    std::ostringstream s;
-    s.precision(10);
-    s << v;
-    return s.str();
+bool is_integer_type(distill_param_type type) { return type == DISTILL_PARAM_INT || type == DISTILL_PARAM_INT_LIST; }
+
+// A bound or a checked value as the parameter's own type writes it: 1 for
+// an int parameter, 1.0 for a float one.
+std::string number_text(const distill_param_spec& spec, double v) {
+    if (is_integer_type(spec.type) && std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 9.0e15)
+        return std::to_string(static_cast<int64_t>(v));
+    return text::toml_float(v);
 }
-template <class T>
-std::string format_list(const std::vector<T>& items) {
-    std::string out = "[";
-    for (size_t i = 0; i < items.size(); ++i) {
-        if (i) out += ", ";
-        if constexpr (std::is_same_v<T, double>)
-            out += format_number(items[i]);
-        else
-            out += std::to_string(items[i]);
-    }
-    return out + "]";
+
+// "in [0.0, 1.0]", ">= 1", "<= 8", or "" when unbounded.
+std::string bounds(const distill_param_spec& spec) {
+    if (spec.has_min && spec.has_max)
+        return "in [" + number_text(spec, spec.min) + ", " + number_text(spec, spec.max) + "]";
+    if (spec.has_min) return ">= " + number_text(spec, spec.min);
+    if (spec.has_max) return "<= " + number_text(spec, spec.max);
+    return "";
 }
 }  // namespace
 
@@ -47,16 +47,25 @@ std::string format_value(const ParamValue& value) {
     return std::visit(
         [](const auto& v) -> std::string {
             using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, bool>)
+            if constexpr (std::is_same_v<T, bool>) {
                 return v ? "true" : "false";
-            else if constexpr (std::is_same_v<T, int64_t>)
+            } else if constexpr (std::is_same_v<T, int64_t>) {
                 return std::to_string(v);
-            else if constexpr (std::is_same_v<T, double>)
-                return format_number(v);
-            else if constexpr (std::is_same_v<T, std::string>)
-                return "\"" + v + "\"";
-            else
-                return format_list(v);
+            } else if constexpr (std::is_same_v<T, double>) {
+                return text::toml_float(v);
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                return text::toml_string(v);
+            } else {
+                std::string out = "[";
+                for (size_t i = 0; i < v.size(); ++i) {
+                    out += i ? ", " : "";
+                    if constexpr (std::is_same_v<T, std::vector<double>>)
+                        out += text::toml_float(v[i]);
+                    else
+                        out += std::to_string(v[i]);
+                }
+                return out + "]";
+            }
         },
         value);
 }
@@ -80,21 +89,20 @@ std::string describe_constraints(const distill_param_spec& spec) {
         for (size_t i = 0; i < spec.choice_count; ++i) out += (i ? "|" : "") + std::string(spec.choices[i]);
         return out;
     }
-    if (spec.has_min && spec.has_max) return "range [" + format_number(spec.min) + ", " + format_number(spec.max) + "]";
-    if (spec.has_min) return ">= " + format_number(spec.min);
-    if (spec.has_max) return "<= " + format_number(spec.max);
-    return "";
+    return bounds(spec);
 }
 
 namespace {
 void check_range(const distill_param_spec& spec, double v) {
-    if (std::isnan(v) || (spec.has_min && v < spec.min) || (spec.has_max && v > spec.max))
-        throw std::invalid_argument("parameter '" + std::string(spec.name) + "' = " + format_number(v) +
-                                    " is out of " + describe_constraints(spec));
+    if (std::isnan(v) || (spec.has_min && v < spec.min) || (spec.has_max && v > spec.max)) {
+        const std::string wanted = bounds(spec);
+        throw std::invalid_argument("parameter '" + std::string(spec.name) + "' must be " +
+                                    (wanted.empty() ? std::string("a number") : wanted) + ", got " + number_text(spec, v));
+    }
 }
 [[noreturn]] void wrong_type(const distill_param_spec& spec, const ParamValue& given) {
-    throw std::invalid_argument("parameter '" + std::string(spec.name) + "' must be a " + type_name(spec.type) +
-                                ", got " + format_value(given));
+    throw std::invalid_argument("parameter '" + std::string(spec.name) + "' must be " +
+                                text::with_article(type_name(spec.type)) + ", got " + format_value(given));
 }
 }  // namespace
 
@@ -124,8 +132,8 @@ ParamValue check_value(const distill_param_spec& spec, const ParamValue& given) 
             if (spec.choice_count == 0) return given;
             for (size_t i = 0; i < spec.choice_count; ++i)
                 if (s == spec.choices[i]) return given;
-            throw std::invalid_argument("parameter '" + std::string(spec.name) + "' = \"" + s + "\" is not " +
-                                        describe_constraints(spec));
+            throw std::invalid_argument("parameter '" + std::string(spec.name) + "' must be " +
+                                        describe_constraints(spec) + ", got " + text::toml_string(s));
         }
         case DISTILL_PARAM_INT_LIST: {
             if (!std::holds_alternative<std::vector<int64_t>>(given)) wrong_type(spec, given);

@@ -17,9 +17,10 @@ using ParamValue = distill::Params::Value;
 using ParamValues = std::vector<std::pair<std::string, ParamValue>>;
 
 const char* type_name(distill_param_type type);
-std::string format_value(const ParamValue& value);  // TOML-like: 1, 0.5, "x", [1, 2]
+// TOML text, as `validate` prints resolved values: 1, 0.5, 1.0, "x", [1, 2].
+std::string format_value(const ParamValue& value);
 ParamValue default_value(const distill_param_spec& spec);
-std::string describe_constraints(const distill_param_spec& spec);  // "range [0, 1]", "one of a|b", ""
+std::string describe_constraints(const distill_param_spec& spec);  // "in [0.0, 1.0]", ">= 1", "one of a|b", ""
 
 // Checks one given value against its spec and converts it to the spec's type
 // (an int is accepted for a float, a list of ints for a list of floats).

@@ -5,6 +5,7 @@
 #include "common/allocator.hpp"
 
 #include "audio/oracle.hpp"
+#include "common/text.hpp"
 #include "data/dataset.hpp"
 #include "experiment/experiment.hpp"
 #include "experiment/sweep.hpp"
@@ -277,9 +278,9 @@ RunResult run_experiment(const RunRequest& request, const host::PluginRegistry& 
     // 3. Experiment, data, plugins: everything checked before a row is written.
     Prepared p = prepare(recipe, registry, listener);
     listener.info("experiment " + p.exp.name + ": " + std::to_string(p.data.train.size(0)) + " train / " +
-                  std::to_string(p.data.val.size(0)) + " val items " + c10::str(p.data.train.sizes().slice(1)) +
-                  " from " + std::to_string(p.data.files.size()) + " files, device " + p.device.str() + ", " +
-                  std::to_string(at::get_num_threads()) + " threads");
+                  text::count(p.data.val.size(0), "val item") + " " + c10::str(p.data.train.sizes().slice(1)) + " from " +
+                  text::count(static_cast<int64_t>(p.data.files.size()), "file") + ", device " + p.device.str() + ", " +
+                  text::count(at::get_num_threads(), "thread"));
     // The model's shape follows the data (n_mels, frames): say what that gave.
     int64_t parameters = 0;
     for (const auto& [name, t] : p.model->parameters()) parameters += t.numel();

@@ -9,7 +9,8 @@
 
 namespace distill::store {
 
-// One optimizer step: a step_metrics row (docs/schema.md). Doubles may be NaN
+// One optimizer step: a step_metrics row (docs/schema.md; what each value
+// means: docs/reference.md#5-metrics). Doubles may be NaN
 // or +-inf; they round-trip exactly (docs/schema.md, "Non-finite values").
 // The optional ones are reference columns: nullopt (stored as NULL) when no
 // loss entry of the experiment declares their metric (store/metric_columns.hpp).

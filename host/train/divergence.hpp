@@ -1,4 +1,4 @@
-// The divergence rule of REFERENCE.md section 5, as a pure function so it
+// The divergence rule of docs/reference.md#4-training, as a pure function so it
 // can be tested on plain numbers.
 #pragma once
 

@@ -1,6 +1,6 @@
-// Model plugin `conv_vae`: the v2 2-channel convolutional VAE of REFERENCE.md
-// section 2. Input [B, 2, n_mels, frames] (channel 0 magnitude, channel 1
-// instantaneous frequency); outputs recon, mu, logvar and z.
+// Model plugin `conv_vae`: the v2 2-channel convolutional VAE of
+// docs/reference.md#2-model-conv_vae. Input [B, 2, n_mels, frames] (channel 0
+// magnitude, channel 1 instantaneous frequency); outputs recon, mu, logvar and z.
 #include <distill/sdk.hpp>
 
 #include <torch/nn/module.h>
@@ -160,7 +160,7 @@ public:
         using namespace distill::param;
         return {"conv_vae",
                 "1.0.0",
-                "2-channel convolutional VAE (magnitude + instantaneous frequency), REFERENCE.md section 2",
+                "2-channel convolutional VAE (magnitude + instantaneous frequency); see docs/reference.md#2-model-conv_vae",
                 {integer("latent_dim", 128, "size of the latent vector z").at_least(1).at_most(8192),
                  real("dropout", 0.2, "Dropout2d probability after every hidden block, in [0, 1)").range(0.0, 1.0),
                  integer("n_mels", 128, "mel bins (input height)").at_least(1),

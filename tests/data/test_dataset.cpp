@@ -239,7 +239,7 @@ TEST(DatasetSplit, TooSmallCorpusNamesTheCounts) {
     } catch (const DataError& e) {
         const std::string m = e.what();
         EXPECT_NE(m.find("at least 2 usable audio files"), std::string::npos) << m;
-        EXPECT_NE(m.find("has 1 (1 chunks)"), std::string::npos) << m;
+        EXPECT_NE(m.find("has 1 (1 chunk)"), std::string::npos) << m;  // the count agrees with its noun
     }
     EXPECT_THROW(load_dataset(dir, {}, by_chunk(), tmp.path() / "cache", log.opts()), DataError);
     // Two chunks are enough for the chunk split: one on each side.

@@ -1,5 +1,5 @@
 // Mel filterbank, magnitude and IF channels against their definitions in
-// REFERENCE.md section 1.
+// docs/reference.md#1-audio-to-features
 #include "data/errors.hpp"
 #include "data/features.hpp"
 

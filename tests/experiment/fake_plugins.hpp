@@ -1,5 +1,5 @@
 // Test-only plugins with the parameter schemas of the real ones (issue 4 and
-// REFERENCE.md section 2), linked into the test and registered in memory:
+// docs/reference.md#2-model-conv_vae), linked into the test and registered in memory:
 // the experiment module only reads schemas, so no library needs loading.
 #pragma once
 

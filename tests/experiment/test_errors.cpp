@@ -64,14 +64,21 @@ TEST_F(BrokenExperiment, UnknownPluginSuggestsNearest) {
 }
 
 TEST_F(BrokenExperiment, BadPluginParameter) {
-    expect_error(kData + "[model]\nlatent_dim = 0\n", "4:14", {"model.latent_dim: parameter 'latent_dim' = 0 is out of >= 1"});
+    expect_error(kData + "[model]\nlatent_dim = 0\n", "4:14", {"model.latent_dim: parameter 'latent_dim' must be >= 1, got 0"});
+    // The article fits the type: "an int" (it read "a int").
+    expect_error(kData + "[model]\nlatent_dim = \"big\"\n", "4:14",
+                 {"model.latent_dim: parameter 'latent_dim' must be an int, got \"big\""});
+    expect_error(kData + "[model]\nlatent_dim = 1979-05-27\n", "4:14",
+                 {"model.latent_dim must be an int, got date 1979-05-27"});
     expect_error(kData + "[model]\ndropout = \"high\"\n", "4:11", {"model.dropout: parameter 'dropout' must be a float"});
     expect_error(kData + "[model]\nlatnt_dim = 3\n", "4:1",
                  {"unknown key 'model.latnt_dim': plugin 'conv_vae' has no parameter 'latnt_dim' (did you mean 'latent_dim'?)"});
     expect_error(kData + "[[loss]]\nplugin = \"stft\"\nfft_sizes = [512, \"x\"]\n", "5:13",
                  {"loss.stft.fft_sizes must be a list of int"});
     expect_error(kData + "[[loss]]\nplugin = \"kl\"\nfree_bits = -1\n", "5:13",
-                 {"loss.kl.free_bits: parameter 'free_bits' = -1 is out of >= 0"});
+                 {"loss.kl.free_bits: parameter 'free_bits' must be >= 0.0, got -1.0"});
+    expect_error(kData + "[model]\ndropout = 1.5\n", "4:11",
+                 {"model.dropout: parameter 'dropout' must be in [0.0, 1.0], got 1.5"});
 }
 
 TEST_F(BrokenExperiment, MissingDataDir) {

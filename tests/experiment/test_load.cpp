@@ -23,7 +23,7 @@ TEST_F(ExperimentTest, MinimalFileGetsEveryReferenceDefault) {
     EXPECT_EQ(e.device, "auto");
     EXPECT_EQ(e.threads, 0);
     EXPECT_EQ(e.data.dir, (dir / "corpus").string());
-    // REFERENCE.md section 1.
+    // docs/reference.md#1-audio-to-features
     EXPECT_EQ(e.data.pipeline.sample_rate, 48000);
     EXPECT_EQ(e.data.pipeline.n_fft, 2048);
     EXPECT_EQ(e.data.pipeline.hop_length, 512);
@@ -33,7 +33,7 @@ TEST_F(ExperimentTest, MinimalFileGetsEveryReferenceDefault) {
     EXPECT_EQ(e.data.pipeline.normalize, "scale");
     EXPECT_EQ(e.data.split.split, "file");
     EXPECT_EQ(e.data.split.val_fraction, 0.2);
-    // REFERENCE.md section 4.
+    // docs/reference.md#4-training
     EXPECT_EQ(e.train.epochs, 200);
     EXPECT_EQ(e.train.batch_size, 32);
     EXPECT_EQ(e.train.optimizer, "adamw");

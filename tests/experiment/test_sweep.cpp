@@ -2,6 +2,8 @@
 #include "experiment/sweep.hpp"
 #include "fixture.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace distill::test {
 namespace {
 
@@ -74,6 +76,38 @@ TEST_F(SweepTest, ThreeByTwoGridFirstKeySlowest) {
                                                                               {"loss.if_l1.weight", w_text[i]}}));
     }
     EXPECT_EQ(s.grid_json, "{\"train.lr\": [0.001, 0.0005], \"loss.if_l1.weight\": [0.0, 0.05, 0.1]}");
+}
+
+// The grid's JSON text is part of a sweep's identity (sweeps.grid, and the
+// hash in sweeps.identity): the same file must give the same bytes in every
+// version (one deliberate exception below), or `sweep --resume` and `db merge`
+// stop recognising old sweeps. Every grid below is also valid JSON.
+TEST_F(SweepTest, GridJsonBytesAreStable) {
+    struct Case {
+        std::string sweep, bytes;
+    };
+    const std::vector<Case> cases{
+        {"\"data.n_mels\" = [64, 128]\n"
+         "\"data.mask_threshold\" = [1e-5, 1e-7, 24000.0, 1e20, 2.5e-300]\n"
+         "\"train.stop_on_divergence\" = [true, false]\n",
+         R"({"data.n_mels": [64, 128], "data.mask_threshold": [1e-5, 1e-7, 24000.0, 1e20, 2.5e-300], )"
+         R"("train.stop_on_divergence": [true, false]})"},
+        // JSON has no NaN or infinity: they are kept as strings.
+        {"\"train.lr\" = [nan, inf, -inf, 0.001]\n", R"({"train.lr": ["nan", "inf", "-inf", 0.001]})"},
+        {"\"data.dir\" = [\"a\\\"b\", \"c\\\\d\", \"tab\\there\", \"\\u0001\", \"é\", \"corpus\"]\n",
+         R"({"data.dir": ["a\"b", "c\\d", "tab\there", "\u0001", "é", "corpus"]})"},
+        // The one change: backspace and form feed now use JSON's short escapes
+        // (they were \u0008 and \u000c, which parse to the same string).
+        {"\"data.dir\" = [\"x\\by\\fz\", \"corpus\"]\n", R"({"data.dir": ["x\by\fz", "corpus"]})"},
+        // Values with no JSON counterpart (tables, dates) are kept as their TOML text.
+        {"losses = [[\"stft\", \"kl\"], [\"kl\"]]\n\"train.lr\" = [{ a = 1 }, 1979-05-27, 0.001]\n",
+         R"({"losses": [["stft", "kl"], ["kl"]], "train.lr": ["{ a = 1 }", "1979-05-27", 0.001]})"},
+    };
+    for (const Case& c : cases) {
+        const Sweep s = expand(write("g.toml", kData + "[sweep]\n" + c.sweep));
+        EXPECT_EQ(s.grid_json, c.bytes) << c.sweep;
+        EXPECT_TRUE(nlohmann::json::accept(s.grid_json)) << s.grid_json;
+    }
 }
 
 TEST_F(SweepTest, NoSweepIsOneTrial) {

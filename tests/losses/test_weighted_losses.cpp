@@ -55,7 +55,7 @@ TEST(WeightSchedule, ParseRejectsBadInput) {
 
 namespace {
 
-// The default loss set of REFERENCE.md section 3, on a small STFT.
+// The default loss set of docs/reference.md#3-losses, on a small STFT.
 WeightedLosses default_losses() {
     WeightedLosses losses;
     losses.add("", make_loss("stft", {{"fft_sizes", std::vector<int64_t>{16, 32}},

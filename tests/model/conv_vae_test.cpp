@@ -1,6 +1,6 @@
 // The conv_vae model plugin, driven through the C ABI by the host's registry
 // and ModelInstance, the way the trainer drives it. Expected numbers come from
-// REFERENCE.md section 2; the full-size model is built only where the test is
+// docs/reference.md#2-model-conv_vae; the full-size model is built only where the test is
 // about the full size, everything else uses small shapes to stay fast.
 #include "plugins/param_schema.hpp"
 #include "plugins/plugin_instance.hpp"
@@ -60,7 +60,7 @@ void expect_output_ranges(const at::Tensor& recon) {
     EXPECT_LE(recon.select(1, 1).max().item<float>(), 1.0f) << "IF channel must be <= 1";
 }
 
-// The formula in REFERENCE.md: 12,544,898 + 3*F*L + 2*L + F with
+// The formula of docs/reference.md#2-model-conv_vae: 12,544,898 + 3*F*L + 2*L + F with
 // F = 1024*ceil(H/32)*ceil(W/32). The constant is every conv/BN layer
 // (independent of L and F); fc_mu + fc_logvar give 2*(F*L + L), decoder.fc
 // gives L*F + F.
@@ -72,7 +72,7 @@ int64_t expected_parameters(int64_t latent, int64_t n_mels, int64_t frames) {
 TEST(ConvVae, DefaultHasExactlyTheReferenceParameterCount) {
     auto model = make_model({});
     const auto params = model->parameters();
-    // REFERENCE.md section 2: 17,276,034 total, encoder 9,419,968, decoder 7,856,066.
+    // docs/reference.md#2-model-conv_vae: 17,276,034 total, encoder 9,419,968, decoder 7,856,066.
     EXPECT_EQ(count(params), 17'276'034);
     EXPECT_EQ(count(params, "encoder."), 9'419'968);
     EXPECT_EQ(count(params, "decoder."), 7'856'066);
@@ -223,7 +223,7 @@ TEST(ConvVae, LogvarIsClampedAndParametersAreTheLiveTensors) {
         p.copy_(at::tensor({100.f, -100.f, 100.f, -100.f, 100.f, -100.f, 100.f, -100.f}));
     }
     const at::Tensor logvar = model->forward({{"x", spectrogram(2, 32, 32)}}).at("logvar");
-    // REFERENCE.md: logvar clamped to [-20, 20]; a +-100 bias dominates the
+    // docs/reference.md#2-model-conv_vae: logvar clamped to [-20, 20]; a +-100 bias dominates the
     // small initial weights, so every entry sits on the bound its sign picks.
     EXPECT_TRUE(at::equal(logvar.select(1, 0), at::full({2}, 20.f)));
     EXPECT_TRUE(at::equal(logvar.select(1, 1), at::full({2}, -20.f)));

@@ -8,8 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace fs = std::filesystem;
 using namespace distill;
@@ -277,7 +280,7 @@ TEST(PluginsCommand, RefusalsAreOneLineEachExitTwoAndTheRestStillListed) {
 TEST(PluginsCommand, DescribeShowsSchemaAndCheckCallsThePlugin) {
     auto r = run_command(std::string(DISTILL_BINARY) + " plugins describe test_square --plugin-path " + kGood.string());
     EXPECT_EQ(r.status, 0) << r.output;
-    EXPECT_TRUE(contains(r.output, "scale (float, default 1, >= 0)")) << r.output;
+    EXPECT_TRUE(contains(r.output, "scale (float, default 1.0, >= 0.0)")) << r.output;
     EXPECT_TRUE(contains(r.output, "factor on the mean squared error")) << r.output;
     r = run_command(std::string(DISTILL_BINARY) + " plugins check test_square --plugin-path " + kGood.string());
     EXPECT_EQ(r.status, 0) << r.output;
@@ -329,6 +332,56 @@ TEST(PluginsCommand, DescribeListsTheReferenceMetrics) {
     EXPECT_TRUE(contains(r.output, "reference metrics: none (its values are in loss_terms only)")) << r.output;
     r = run_command(std::string(DISTILL_BINARY) + " plugins describe stft --plugin-path " + DISTILL_PLUGIN_DIR);
     EXPECT_TRUE(contains(r.output, "reference metrics: stft_loss (loss)")) << r.output;
+}
+
+// Issue 18: range messages read as sentences ("= -1 is out of >= 0" before),
+// and an unbounded number that is NaN still says what was wanted.
+TEST(ParamSchema, OutOfRangeMessagesNameTheBoundAndTheValue) {
+    distill_param_spec spec{};
+    spec.struct_size = sizeof spec;
+    spec.name = "gain";
+    spec.type = DISTILL_PARAM_FLOAT;
+    spec.has_min = 1;
+    spec.min = 0.0;
+    const auto message = [&spec](const ParamValue& v) {
+        try {
+            check_value(spec, v);
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("(accepted)");
+    };
+    EXPECT_EQ(message(-1.0), "parameter 'gain' must be >= 0.0, got -1.0");
+    spec.has_max = 1;
+    spec.max = 2.0;
+    EXPECT_EQ(message(3.0), "parameter 'gain' must be in [0.0, 2.0], got 3.0");
+    spec.has_min = spec.has_max = 0;
+    EXPECT_EQ(message(std::nan("")), "parameter 'gain' must be a number, got nan");
+    spec.type = DISTILL_PARAM_INT;
+    spec.has_min = 1;
+    spec.min = 1;
+    EXPECT_EQ(message(int64_t{0}), "parameter 'gain' must be >= 1, got 0");
+    EXPECT_EQ(message(std::string("x")), "parameter 'gain' must be an int, got \"x\"");
+}
+
+// Issue 18: a default reads the same in `plugins describe` and in the settings
+// `validate` resolves (it printed "default 1" and "= 1.0").
+TEST(PluginsCommand, DescribeAndValidatePrintADefaultAlike) {
+    const distill::test_support::TempDir tmp("distill-describe");
+    const fs::path dir = tmp.path();
+    std::ofstream(dir / "e.toml") << "[data]\ndir = \"" << dir.string() << "\"\n[[loss]]\nplugin = \"test_square\"\n";
+    const auto described = run_command(std::string(DISTILL_BINARY) + " plugins describe test_square --plugin-path " +
+                                       kGood.string());
+    const auto validated = run_command(std::string(DISTILL_BINARY) + " validate " + (dir / "e.toml").string() +
+                                       " --plugin-path " + kGood.string());
+    ASSERT_EQ(described.status, 0) << described.output;
+    ASSERT_EQ(validated.status, 0) << validated.output;
+    const size_t at = described.output.find("scale (float, default ");
+    ASSERT_NE(at, std::string::npos) << described.output;
+    const size_t from = at + std::string("scale (float, default ").size();
+    const std::string shown = described.output.substr(from, described.output.find(',', from) - from);
+    EXPECT_EQ(shown, "1.0");
+    EXPECT_TRUE(contains(validated.output, "\nloss.test_square.scale = " + shown + "\n")) << validated.output;
 }
 
 // Issue 18: a CLI that guides.

@@ -97,6 +97,8 @@ TEST(RunsCli, ListAndShow) {
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("train.lr = 0.001"), std::string::npos) << out;
     EXPECT_NE(out.find("non_finite"), std::string::npos) << out;
+    // The event of the NaN row (epoch 1 in the database) is shown as epoch 2, like every epoch a person reads.
+    EXPECT_NE(out.find("non_finite   epoch 2 "), std::string::npos) << out;
     std::tie(code, out) = run_command(distill("runs show 7 --db " + db));
     EXPECT_EQ(code, 2) << out;
     EXPECT_NE(out.find("no run 7"), std::string::npos) << out;

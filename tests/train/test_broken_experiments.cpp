@@ -36,7 +36,7 @@ TEST(BrokenExperiments, EachExitsTwoWithItsMessageAndWritesNoRun) {
         {"wrong type", "epochs = 2", "epochs = \"two\"", "train.epochs must be an integer, got string \"two\""},
         {"unknown plugin", "plugin = \"mag_l1\"", "plugin = \"mag_l2\"", "unknown loss plugin 'mag_l2'"},
         {"bad plugin parameter", "latent_dim = 8", "latent_dim = 0",
-         "model.latent_dim: parameter 'latent_dim' = 0 is out of range [1, 8192]"},
+         "model.latent_dim: parameter 'latent_dim' must be in [1, 8192], got 0"},
         {"unknown plugin parameter", "plugin = \"mag_l1\"", "plugin = \"mag_l1\"\nfft_size = 3", "fft_size"},
         {"missing data dir", corpus_line, "dir = \"" + (dir / "absent").string() + "\"",
          "data.dir: directory '" + (dir / "absent").string() + "' does not exist"},

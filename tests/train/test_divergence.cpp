@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
 
 namespace distill::train::testing {
 namespace {
@@ -65,6 +66,28 @@ TEST_F(Divergence, StopOnDivergenceEndsTheRunAsDiverged) {
     EXPECT_NE(run->error.value_or("").find("increased for 2 consecutive epochs"), std::string::npos);
     EXPECT_EQ(store.epochs(1).size(), 3u);
     EXPECT_EQ(static_cast<int64_t>(store.steps(1).size()), 3 * kStepsPerEpoch);
+}
+
+// Issue 18: "train nan  val -nan". inf + -inf is the processor's default NaN,
+// whose sign bit is set on x86, so every step's total and the validation loss
+// are "-nan" to printf; no step is finite, so the train loss is a plain NaN.
+// Both read "nan" on the console.
+TEST_F(Divergence, ANegativeNanReadsNanOnTheConsole) {
+    const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\nmax_non_finite_steps = 100\ncheckpoint_every = 0\n",
+                                          "[[loss]]\nplugin = \"scripted\"\nname = \"up\"\nper_epoch = [inf]\n"
+                                          "[[loss]]\nplugin = \"scripted\"\nname = \"down\"\nper_epoch = [-inf]\n");
+    const Finished f =
+        run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    EXPECT_EQ(f.exit_code, 1) << f.out << f.err;  // no step was taken: failed
+    EXPECT_NE(f.out.find("epoch 1/1 done: train nan  val nan  lr"), std::string::npos) << f.out;
+    std::istringstream lines(f.out);
+    int step_lines = 0;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("epoch ", 0) != 0) continue;
+        EXPECT_EQ(line.find("-nan"), std::string::npos) << line;
+        step_lines += line.find(" step ") != std::string::npos && line.find("loss nan") != std::string::npos;
+    }
+    EXPECT_EQ(step_lines, kStepsPerEpoch) << f.out;
 }
 
 TEST_F(Divergence, NonFiniteStepIsSkippedWithAnEvent) {

@@ -55,6 +55,8 @@ TEST_F(EndToEnd, CompletesWithFallingLossAndConsistentRows) {
     const fs::path exp = write_experiment(dir.path(), "exp.toml", kTrainKeys, kReferenceLosses);
     const Finished f = run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db"});
     ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+    // Counts agree with their nouns (issue 18: "1 threads").
+    EXPECT_NE(f.out.find("device cpu, 1 thread\n"), std::string::npos) << f.out;
 
     store::RunStore store(dir / "runs.db");
     const auto run = store.find_run(1);
