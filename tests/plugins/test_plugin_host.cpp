@@ -3,6 +3,7 @@
 #include "plugins/plugin_instance.hpp"
 #include "plugins/plugin_registry.hpp"
 #include "support/shell.hpp"
+#include "support/temp_dir.hpp"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
