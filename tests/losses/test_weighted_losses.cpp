@@ -144,7 +144,7 @@ TEST(WeightedLosses, NamesAreUniqueAndSummaryListsEveryEntry) {
               "losses: stft (stft) weight 1 constant "
               "{fft_sizes = [16, 32], hop_sizes = [4, 8], win_lengths = [], channel = 0}; "
               "mag_l1 (mag_l1) weight 0.1 constant; if_l1 (if_l1) weight 0.05 constant; "
-              "kl (kl) weight 0.01 linear_warmup(0.3) {free_bits = 0.1}; kl_strong (kl) weight 1 constant {free_bits = 0}");
+              "kl (kl) weight 0.01 linear_warmup(0.3) {free_bits = 0.1}; kl_strong (kl) weight 1 constant {free_bits = 0.0}");
 }
 
 TEST(WeightedLosses, AddsAnExperimentLossSpec) {

@@ -56,6 +56,44 @@ std::string chromium_command(const std::string& binary, const fs::path& profile,
 
 }  // namespace
 
+namespace {
+
+// Rows by field name (the records' field order is not the columns').
+store::StepMetrics step_row(int64_t epoch, int64_t step, int64_t steps_per_epoch, double train, double recon, double kl,
+                            double kl_weight, double stft, double mag, double if_) {
+    store::StepMetrics m;
+    m.epoch = epoch;
+    m.step = step;
+    m.steps_per_epoch = steps_per_epoch;
+    m.train_loss = train;
+    m.recon_loss = recon;
+    m.kl_loss = kl;
+    m.kl_weight = kl_weight;
+    m.learning_rate = 1e-3;
+    m.step_time_s = 0.01;
+    m.stft_loss = stft;
+    m.mag_recon_loss = mag;
+    m.if_recon_loss = if_;
+    return m;
+}
+
+store::EpochMetrics epoch_row(int64_t epoch, int64_t epochs, double train, double val, double kl_divergence) {
+    store::EpochMetrics m;
+    m.epoch = epoch;
+    m.total_epochs = epochs;
+    m.train_loss = train;
+    m.val_loss = val;
+    m.val_kl_loss = 2.0 + static_cast<double>(epoch);
+    m.kl_divergence = kl_divergence;
+    m.overfitting_gap = -0.5;
+    m.learning_rate = 1e-3;
+    m.eta_seconds = 1.0 * static_cast<double>(epochs - epoch - 1);
+    m.elapsed_seconds = 1.0 * static_cast<double>(epoch + 1);
+    return m;
+}
+
+}  // namespace
+
 int64_t seed_run(store::RunStore& db, const SeededRun& spec) {
     const int64_t experiment = db.record_experiment(spec.experiment, "name = \"" + spec.experiment + "\"\n");
     store::RunInfo info;
@@ -79,24 +117,28 @@ int64_t seed_run(store::RunStore& db, const SeededRun& spec) {
             for (int s = 0; s < 2; ++s) {
                 const double base = spec.val_base + e + 0.25 * s;
                 const bool nan_step = spec.nonfinite && e == 0 && s == 1;
-                writer.write_step({e, s, 2, nan_step ? kNaN : base + 0.5, base * 0.5, 2.0 + e, 0.1 * e, 1e-3, 0.01,
-                                   base * 0.4, base * 0.3, base * 0.2});
+                writer.write_step(step_row(e, s, 2, nan_step ? kNaN : base + 0.5, base * 0.5, 2.0 + e, 0.1 * e,
+                                           base * 0.4, base * 0.3, base * 0.2));
                 const bool neg_inf = spec.nonfinite && e == 1 && s == 0;
                 writer.write_loss_terms({{e, s, "train", "stft", base * 0.4, base * 0.4},
                                          {e, s, "train", "kl", neg_inf ? -kInf : 2.0 + e, (2.0 + e) * 0.01}});
             }
             const double val = spec.val_base + e;
             const bool inf_val = spec.nonfinite && e == 1;
-            writer.write_epoch({e, spec.epochs, val + 0.5, inf_val ? kInf : val, val * 0.5, 2.0 + e,
-                                spec.nonfinite && e == 0 ? kNaN : 1.5 + e, -0.5, 1e-3, 1.0 * (spec.epochs - e - 1),
-                                1.0 * (e + 1), val * 0.4, val * 0.3, val * 0.2});
+            store::EpochMetrics row =
+                epoch_row(e, spec.epochs, val + 0.5, inf_val ? kInf : val, spec.nonfinite && e == 0 ? kNaN : 1.5 + e);
+            row.val_recon_loss = val * 0.5;
+            row.val_stft_loss = val * 0.4;
+            row.val_mag_recon_loss = val * 0.3;
+            row.val_if_recon_loss = val * 0.2;
+            writer.write_epoch(row);
             writer.write_loss_terms({{e, -1, "val", "stft", val * 0.4, val * 0.4}, {e, -1, "val", "kl", 2.0 + e, (2.0 + e) * 0.01}});
             writer.write_event({e, -1, "checkpoint", "epoch " + std::to_string(e) + " saved </script> & <b>", ""});
         }
         for (int s = 0; s < spec.partial_steps; ++s) {
             const double base = spec.val_base + spec.epochs;
-            writer.write_step({spec.epochs, s, spec.partial_steps + 1, base, base * 0.5, 2.0, 0.0, 1e-3, 0.01,
-                               base * 0.4, base * 0.3, base * 0.2});
+            writer.write_step(step_row(spec.epochs, s, spec.partial_steps + 1, base, base * 0.5, 2.0, 0.0, base * 0.4,
+                                       base * 0.3, base * 0.2));
             writer.write_loss_terms({{spec.epochs, s, "train", "stft", base * 0.4, base * 0.4},
                                      {spec.epochs, s, "train", "kl", 2.0, 0.0}});
         }
