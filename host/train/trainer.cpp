@@ -4,6 +4,8 @@
 #include "train/loss_values.hpp"
 #include "train/lr_schedule.hpp"
 
+#include "common/text.hpp"
+
 #include <ATen/ATen.h>
 #include <torch/types.h>  // clip_grad.h needs torch::Tensor declared first
 #include <torch/nn/utils/clip_grad.h>
@@ -120,7 +122,7 @@ std::string Trainer::non_finite_terms(const LossResult& result, const LossValues
     std::string names;
     for (size_t i = 0; i < result.terms.size() && i < values.weighted.size(); ++i) {
         if (std::isfinite(values.weighted[i])) continue;
-        names += (names.empty() ? "" : ", ") + result.terms[i].name + " = " + format("%g", values.weighted[i]);
+        names += (names.empty() ? "" : ", ") + result.terms[i].name + " = " + text::number(values.weighted[i], 6);
     }
     return names.empty() ? "every term finite, their weighted sum overflowed" : names;
 }

@@ -1,5 +1,7 @@
 #include "train/weighted_losses.hpp"
 
+#include "common/text.hpp"
+
 #include <ATen/ATen.h>
 
 #include <sstream>
@@ -82,7 +84,7 @@ std::string WeightedLosses::summary() const {
     s << "losses:";
     for (size_t i = 0; i < entries_.size(); ++i) {
         const LossEntry& e = entries_[i];
-        s << (i ? "; " : " ") << e.name << " (" << e.instance->id() << ") weight " << e.schedule.base_weight() << ' '
+        s << (i ? "; " : " ") << e.name << " (" << e.instance->id() << ") weight " << text::toml_float(e.schedule.base_weight()) << ' '
           << e.schedule.describe();
         s << params_of(e.instance->params());
     }

@@ -141,10 +141,10 @@ TEST(WeightedLosses, NamesAreUniqueAndSummaryListsEveryEntry) {
     }
     losses.add("kl_strong", make_loss("kl", {{"free_bits", 0.0}}), WeightSchedule::constant(1.0));
     EXPECT_EQ(losses.summary(),
-              "losses: stft (stft) weight 1 constant "
+              "losses: stft (stft) weight 1.0 constant "
               "{fft_sizes = [16, 32], hop_sizes = [4, 8], win_lengths = [], channel = 0}; "
               "mag_l1 (mag_l1) weight 0.1 constant; if_l1 (if_l1) weight 0.05 constant; "
-              "kl (kl) weight 0.01 linear_warmup(0.3) {free_bits = 0.1}; kl_strong (kl) weight 1 constant {free_bits = 0.0}");
+              "kl (kl) weight 0.01 linear_warmup(0.3) {free_bits = 0.1}; kl_strong (kl) weight 1.0 constant {free_bits = 0.0}");
 }
 
 TEST(WeightedLosses, AddsAnExperimentLossSpec) {
