@@ -24,12 +24,12 @@ const Command kCommands[] = {
     {"sweep", &distill::cli::cmd_sweep, "run every trial of an experiment's [sweep] grid; `sweep show ID` ranks them"},
     {"plugins", &distill::cli::cmd_plugins, "list, describe or smoke-test the loadable plugins"},
     {"validate", &distill::cli::cmd_validate, "check an experiment file and print its resolved configuration"},
-    {"runs", &distill::cli::cmd_runs, "list runs or show one run's params, plugins, epochs and events"},
+    {"runs", &distill::cli::cmd_runs, "list (sorted, filtered), show, diff or gc runs: params, plugins, epochs, events, files"},
     {"render", &distill::cli::cmd_render, "turn a run's model back into sound: reconstruct files, sample, interpolate"},
     {"query", &distill::cli::cmd_query, "run one read-only SQL statement on the run database"},
     {"oracle", &distill::cli::cmd_oracle, "the best audio the data representation can give (no model), per file"},
     {"db", &distill::cli::cmd_db, "`db merge OUT IN...`: fold shard databases into one (runs keyed by uuid)"},
-    {"report", &distill::cli::cmd_report, "write one self-contained HTML page of runs or a sweep: charts, params, events"},
+    {"report", &distill::cli::cmd_report, "write one self-contained HTML page of runs or a sweep: charts, params, events, audio"},
 };
 
 void print_help() {
