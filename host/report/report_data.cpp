@@ -2,6 +2,7 @@
 
 #include "report/errors.hpp"
 #include "report/ranking.hpp"
+#include "store/nonfinite.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <openssl/evp.h>
@@ -25,17 +26,6 @@ const RunTable kRunTables[4] = {
 };
 
 namespace {
-
-// True when `nonfinite` ("a=nan,b=inf") names `column` as NaN.
-bool named_nan(const std::string& nonfinite, const std::string& column) {
-    const std::string needle = column + "=nan";
-    for (size_t pos = nonfinite.find(needle); pos != std::string::npos; pos = nonfinite.find(needle, pos + 1)) {
-        const bool starts = pos == 0 || nonfinite[pos - 1] == ',';
-        const size_t end = pos + needle.size();
-        if (starts && (end == nonfinite.size() || nonfinite[end] == ',')) return true;
-    }
-    return false;
-}
 
 json optional_json(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 json optional_json(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
@@ -182,7 +172,7 @@ json encode_cell(const SQLite::Column& cell, const std::string& column, const st
         return v;
     }
     if (cell.isText()) return cell.getString();
-    if (cell.isNull() && named_nan(nonfinite, column)) return "nan";
+    if (cell.isNull() && store::listed_as_nan(nonfinite, column.c_str())) return "nan";
     return nullptr;
 }
 

@@ -2,6 +2,7 @@
 
 #include "report/errors.hpp"
 #include "report/ranking.hpp"
+#include "store/nonfinite.hpp"
 
 #include <map>
 #include <set>
@@ -55,13 +56,8 @@ std::map<std::string, QueryCell> metric_cells(store::RunStore& db, int64_t run_i
     const std::string nonfinite = row.back().type == QueryCell::Type::kText ? row.back().text : "";
     for (size_t i = 0; i < names.size(); ++i) cells[names[i]] = row[i];
     // The final row's NaNs: NULL in the column, named in nonfinite.
-    for (const auto& name : epoch_columns) {
-        const std::string needle = name + "=nan";
-        const size_t pos = nonfinite.find(needle);
-        const bool listed = pos != std::string::npos && (pos == 0 || nonfinite[pos - 1] == ',') &&
-                            (pos + needle.size() == nonfinite.size() || nonfinite[pos + needle.size()] == ',');
-        if (listed) cells["final " + name] = text_cell("nan");
-    }
+    for (const auto& name : epoch_columns)
+        if (store::listed_as_nan(nonfinite, name.c_str())) cells["final " + name] = text_cell("nan");
     if (order.empty()) order = names;
     return cells;
 }
