@@ -73,6 +73,7 @@ struct TrainSpec {
     bool stop_on_divergence = false;
     int64_t max_non_finite_steps = 10;  // in a row, then the run is `diverged`
     int64_t log_every = 10;            // steps (every step in epoch 0)
+    int64_t readback_every = 0;        // steps whose loss values are read back in one copy; 0 = 1 on the CPU, 16 on a GPU
 };
 
 struct OutputSpec {

@@ -27,6 +27,7 @@ using Resolved = std::vector<std::pair<std::string, std::string>>;
 constexpr int64_t kMaxBatchSize = 65536;
 constexpr int64_t kMaxBatchBytes = int64_t{1} << 30;  // one step's input batch
 constexpr int64_t kMaxThreads = 1024;
+constexpr int64_t kMaxReadbackEvery = 100000;  // pending steps each hold their loss values on the device
 
 // Known keys are taken before any value is read, so an unknown key is
 // reported before the errors it may cause further down.
@@ -314,7 +315,8 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
     TableReader r(doc, top.table("train"), "train");
     reject_unknown(r, {"epochs", "batch_size", "optimizer", "lr", "betas", "eps", "weight_decay", "scheduler",
                        "eta_min", "grad_clip", "val_fraction", "checkpoint_every", "keep_checkpoints",
-                       "keep_step_checkpoints", "divergence_window", "stop_on_divergence", "max_non_finite_steps", "log_every"});
+                       "keep_step_checkpoints", "divergence_window", "stop_on_divergence", "max_non_finite_steps", "log_every",
+                       "readback_every"});
     TrainSpec& t = e.train;
     t.epochs = r.integer("epochs", t.epochs, 1);
     t.batch_size = at_most(r, "batch_size", r.integer("batch_size", t.batch_size, 1), kMaxBatchSize);
@@ -342,6 +344,7 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
     t.stop_on_divergence = r.boolean("stop_on_divergence", t.stop_on_divergence);
     t.max_non_finite_steps = r.integer("max_non_finite_steps", t.max_non_finite_steps, 1);
     t.log_every = r.integer("log_every", t.log_every, 1);
+    t.readback_every = at_most(r, "readback_every", r.integer("readback_every", t.readback_every, 0), kMaxReadbackEvery);
 
     out.emplace_back("train.epochs", std::to_string(t.epochs));
     out.emplace_back("train.batch_size", std::to_string(t.batch_size));
@@ -361,6 +364,7 @@ void read_train(const Document& doc, TableReader& top, Experiment& e, Resolved& 
     out.emplace_back("train.stop_on_divergence", t.stop_on_divergence ? "true" : "false");
     out.emplace_back("train.max_non_finite_steps", std::to_string(t.max_non_finite_steps));
     out.emplace_back("train.log_every", std::to_string(t.log_every));
+    out.emplace_back("train.readback_every", std::to_string(t.readback_every));
 }
 
 }  // namespace

@@ -4,22 +4,40 @@
 
 namespace distill::train {
 
-LossValues read_loss_values(const LossResult& result) {
+at::Tensor stack_loss_values(const LossResult& result) {
     std::vector<at::Tensor> scalars{result.total.detach().reshape({})};
     for (const auto& term : result.terms) {
         scalars.push_back(term.raw.detach().reshape({}));
         scalars.push_back(term.weighted.detach().reshape({}));
         for (const auto& [name, t] : term.sub_terms) scalars.push_back(t.detach().reshape({}));
     }
-    const at::Tensor host = at::stack(scalars).to(at::kDouble).cpu();  // the step's one synchronisation
-    const double* v = host.data_ptr<double>();
+    return at::stack(scalars).to(at::kDouble);
+}
+
+LossValues unpack_loss_values(const LossResult& layout, const double* v) {
     LossValues out;
     out.total = *v++;
-    for (const auto& term : result.terms) {
+    for (const auto& term : layout.terms) {
         out.raw.push_back(*v++);
         out.weighted.push_back(*v++);
         auto& subs = out.sub.emplace_back();
         for (const auto& [name, t] : term.sub_terms) subs.emplace_back(name, *v++);
+    }
+    return out;
+}
+
+LossValues read_loss_values(const LossResult& result) {
+    const at::Tensor host = stack_loss_values(result).cpu();  // the step's one synchronisation
+    return unpack_loss_values(result, host.data_ptr<double>());
+}
+
+LossResult layout_of(const LossResult& result) {
+    LossResult out = result;
+    out.total = at::Tensor();
+    for (auto& term : out.terms) {
+        term.raw = at::Tensor();
+        term.weighted = at::Tensor();
+        for (auto& [name, t] : term.sub_terms) t = at::Tensor();
     }
     return out;
 }

@@ -22,6 +22,16 @@ struct LossValues {
 // Every scalar of `result` in one device->host copy (the step's one sync).
 LossValues read_loss_values(const LossResult& result);
 
+// The same in two halves, for reading several steps back in one copy:
+// every scalar of `result` stacked as a float64 vector on its device (no
+// sync), and the values from those scalars once they are on the host.
+at::Tensor stack_loss_values(const LossResult& result);
+LossValues unpack_loss_values(const LossResult& layout, const double* stacked);
+
+// `result` without its tensors: names, weights and declarations, all that
+// unpack_loss_values and the row builders need. Keeps no graph alive.
+LossResult layout_of(const LossResult& result);
+
 // The reference metrics (store/metric_columns.hpp) as the entries' plugins
 // declare them: for each, the entries that declare it fill it by its Fill
 // rule (raw / weight: the first such entry; weighted sum: all of them); a

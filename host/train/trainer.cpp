@@ -3,14 +3,12 @@
 #include "train/divergence.hpp"
 #include "train/loss_values.hpp"
 #include "train/lr_schedule.hpp"
+#include "train/optimizer_step.hpp"
 
 #include "common/text.hpp"
 
 #include <ATen/ATen.h>
-#include <torch/types.h>  // clip_grad.h needs torch::Tensor declared first
-#include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
+#include <torch/optim/optimizer.h>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr int64_t kGpuReadbackEvery = 16;  // steps read back in one copy on a GPU (train.readback_every = 0)
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
@@ -36,19 +35,21 @@ std::string format(const char* fmt, double a) {
     return text;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const experiment::TrainSpec& spec,
-                                                        const NamedTensors& parameters) {
-    std::vector<at::Tensor> params;
-    for (const auto& [name, t] : parameters) params.push_back(t);
-    const std::tuple<double, double> betas{spec.betas.at(0), spec.betas.at(1)};
-    if (spec.optimizer == "adam")
-        return std::make_unique<torch::optim::Adam>(
-            params, torch::optim::AdamOptions(spec.lr).betas(betas).eps(spec.eps).weight_decay(spec.weight_decay));
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(spec.lr).betas(betas).eps(spec.eps).weight_decay(spec.weight_decay));
-}
-
 }  // namespace
+
+// A step launched but not yet recorded: its values stay on the device
+// (`stacked`) until drain_pending(), or were read already (`values`, the CPU
+// path that checks the total before stepping).
+struct Trainer::PendingStep {
+    LossResult layout;  // names, weights and declarations; no tensors
+    at::Tensor stacked;
+    std::optional<LossValues> values;
+    int64_t epoch, step, steps_per_epoch;
+    double lr;
+    bool attempted;  // an optimizer step was asked for (the total needs gradients)
+    Clock::time_point started;
+    double host_seconds;  // launch to optimizer step, as the host saw it
+};
 
 struct Trainer::ValidationResult {
     double loss = kNaN;
@@ -61,7 +62,12 @@ Trainer::Trainer(TrainerConfig config, host::ModelInstance& model, const Weighte
     : config_(std::move(config)), model_(model), losses_(losses), sink_(sink),
       train_items_(train_items.to(config_.device)), val_items_(val_items.to(config_.device)),
       parameters_(model.parameters()), buffers_(model.buffers()),
-      optimizer_(make_optimizer(config_.train, parameters_)) {}
+      optimizer_(make_optimizer(config_.train, parameters_)) {
+    const int64_t every = config_.train.readback_every;
+    readback_every_ = every > 0 ? every : config_.device.is_cpu() ? 1 : kGpuReadbackEvery;
+    // On the CPU a readback costs nothing and torch's own step is the faster.
+    sync_free_ = !config_.device.is_cpu() || readback_every_ > 1;
+}
 
 Trainer::~Trainer() = default;
 
@@ -80,10 +86,17 @@ void Trainer::set_learning_rate(double lr) {
 void Trainer::resume_from(const fs::path& file) {
     CheckpointContent content = load_checkpoint(file, parameters_, buffers_, optimizer_.get(), config_.run_uuid);
     position_ = content.position;
+    masked_step_.reset();  // its step counts come from the optimizer state just loaded
     if (position_.permutation.defined()) position_.permutation = position_.permutation.to(config_.device);
 }
 
 double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr) {
+    launch_step(batch, epoch, step, steps_per_epoch, lr);
+    drain_pending();
+    return last_total_;
+}
+
+void Trainer::launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr) {
     const auto started = Clock::now();
     optimizer_->zero_grad();
     TensorMap inputs = model_.forward({{"x", batch}});
@@ -91,29 +104,91 @@ double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step,
     const distill_step_context context{sizeof(distill_step_context), epoch, config_.train.epochs, step,
                                        steps_per_epoch, 1};
     const LossResult result = losses_.compute(inputs, context);
-    const LossValues values = read_loss_values(result);
     // With every weight at 0 (e.g. a warm-up-only experiment at epoch 0) the
     // total is a constant: there is nothing to step on.
-    const bool update = std::isfinite(values.total) && result.total.requires_grad();
-    if (update) {
-        result.total.backward();
-        if (config_.train.grad_clip > 0)
-            torch::nn::utils::clip_grad_norm_(optimizer_->param_groups().at(0).params(), config_.train.grad_clip);
-        optimizer_->step();
-        position_.optimizer_steps += 1;
+    const bool attempted = result.total.requires_grad();
+    PendingStep pending{layout_of(result), {}, std::nullopt, epoch, step, steps_per_epoch, lr, attempted, started, 0.0};
+    if (!sync_free_) {
+        pending.values = read_loss_values(result);
+        if (attempted && std::isfinite(pending.values->total)) {
+            result.total.backward();
+            if (config_.train.grad_clip > 0)
+                clip_gradient_norm(optimizer_->param_groups().at(0).params(), config_.train.grad_clip);
+            optimizer_->step();
+        }
+    } else {
+        pending.stacked = stack_loss_values(result);
+        if (attempted) {
+            // A non-finite total still runs backward (its gradients are NaN or
+            // inf); the masked step then changes nothing.
+            const at::Tensor finite = at::isfinite(result.total.detach());
+            result.total.backward();
+            if (config_.train.grad_clip > 0)
+                clip_gradient_norm(optimizer_->param_groups().at(0).params(), config_.train.grad_clip);
+            if (!masked_step_) masked_step_ = std::make_unique<MaskedAdamStep>(*optimizer_);
+            masked_step_->step(finite);
+        }
     }
-    if (!std::isfinite(values.total)) last_non_finite_terms_ = non_finite_terms(result, values);
-    const double step_time = seconds_since(started);
-    const store::StepMetrics row = step_row(result, values, epoch, step, steps_per_epoch, lr, step_time);
+    pending.host_seconds = seconds_since(started);
+    pending_.push_back(std::move(pending));
+}
+
+std::optional<Trainer::StopReason> Trainer::drain_pending() {
+    if (pending_.empty()) return std::nullopt;
+    std::vector<at::Tensor> on_device;
+    for (const auto& p : pending_)
+        if (!p.values) on_device.push_back(p.stacked);
+    at::Tensor host;
+    if (!on_device.empty()) host = at::cat(on_device).cpu();  // every pending step in one copy
+    // On a GPU the host runs ahead of the device: a step's own launch time
+    // says nothing, so each row gets the mean of the steps read back together.
+    const double mean_seconds = seconds_since(pending_.front().started) / static_cast<double>(pending_.size());
+    const double* next = host.defined() ? host.data_ptr<double>() : nullptr;
+    std::optional<StopReason> stop;
+    for (const auto& p : pending_) {
+        LossValues unpacked;
+        if (!p.values) {
+            unpacked = unpack_loss_values(p.layout, next);
+            next += p.stacked.numel();
+        }
+        const double step_time = config_.device.is_cpu() ? p.host_seconds : mean_seconds;
+        stop = record_step(p, p.values ? *p.values : unpacked, step_time);
+        if (stop) break;
+    }
+    pending_.clear();
+    return stop;
+}
+
+std::optional<Trainer::StopReason> Trainer::record_step(const PendingStep& p, const LossValues& values,
+                                                        double step_time) {
+    const bool finite = std::isfinite(values.total);
+    const bool update = finite && p.attempted;
+    if (update) position_.optimizer_steps += 1;
+    last_total_ = values.total;
+    if (!finite) last_non_finite_terms_ = non_finite_terms(p.layout, values);
+    const store::StepMetrics row = step_row(p.layout, values, p.epoch, p.step, p.steps_per_epoch, p.lr, step_time);
     sink_.step(row);
-    sink_.loss_terms(loss_term_rows(result, values, epoch, step, "train"));
+    sink_.loss_terms(loss_term_rows(p.layout, values, p.epoch, p.step, "train"));
     if (config_.listener != nullptr) {
-        const bool notable =
-            epoch == 0 || step % std::max<int64_t>(1, config_.train.log_every) == 0 || step + 1 == steps_per_epoch;
-        config_.listener->step_done(
-            {epoch, config_.train.epochs, step, steps_per_epoch, values.total, row, step_time, update, notable});
+        const bool notable = p.epoch == 0 || p.step % std::max<int64_t>(1, config_.train.log_every) == 0 ||
+                             p.step + 1 == p.steps_per_epoch;
+        config_.listener->step_done({p.epoch, config_.train.epochs, p.step, p.steps_per_epoch, values.total, row,
+                                     step_time, update, notable});
     }
-    return values.total;
+    if (finite) {
+        consecutive_non_finite_ = 0;
+        position_.epoch_loss_sum += values.total;
+        position_.epoch_finite_steps += 1;
+        return std::nullopt;
+    }
+    ++consecutive_non_finite_;
+    sink_.event({p.epoch, p.step, "non_finite",
+                 "non-finite total loss (" + last_non_finite_terms_ + "): optimizer step skipped",
+                 nlohmann::json{{"terms", last_non_finite_terms_}}.dump()});
+    warn("non-finite total loss at epoch " + std::to_string(p.epoch + 1) + " step " + std::to_string(p.step + 1) +
+         " (" + last_non_finite_terms_ + "): step skipped");
+    if (consecutive_non_finite_ < config_.train.max_non_finite_steps) return std::nullopt;
+    return StopReason{p.epoch, p.step, std::to_string(consecutive_non_finite_) + " non-finite steps in a row"};
 }
 
 // The entries whose weighted value is not finite ("stft = nan, kl = inf"), or why the
@@ -197,6 +272,8 @@ void Trainer::write_epoch_row(int64_t epoch, double train_loss, const Validation
 // file is recorded only once it is complete: a recorded checkpoint never runs
 // ahead of the database.
 void Trainer::checkpoint(const std::string& why) {
+    if (!pending_.empty()) throw std::logic_error("checkpoint with steps not yet recorded");
+    if (masked_step_) masked_step_->store_step_counts();
     sink_.flush();
     const fs::path file = config_.checkpoint_dir / checkpoint_name(position_.epoch, position_.next_step);
     save_checkpoint(file, parameters_, buffers_, optimizer_.get(),
@@ -255,29 +332,20 @@ TrainingResult Trainer::run() {
             const int64_t start = step * spec.batch_size;
             const int64_t end = step + 1 == steps_per_epoch ? n : std::min(n, start + spec.batch_size);
             const at::Tensor batch = train_items_.index_select(0, position_.permutation.slice(0, start, end));
-            const double total = train_step(batch, epoch, step, steps_per_epoch, lr);
-            if (std::isfinite(total)) {
-                consecutive_non_finite_ = 0;
-                position_.epoch_loss_sum += total;
-                position_.epoch_finite_steps += 1;
-            } else {
-                ++consecutive_non_finite_;
-                sink_.event({epoch, step, "non_finite",
-                             "non-finite total loss (" + last_non_finite_terms_ + "): optimizer step skipped",
-                             nlohmann::json{{"terms", last_non_finite_terms_}}.dump()});
-                warn("non-finite total loss at epoch " + std::to_string(epoch + 1) + " step " +
-                     std::to_string(step + 1) + " (" + last_non_finite_terms_ + "): step skipped");
-                if (consecutive_non_finite_ >= spec.max_non_finite_steps) {
+            launch_step(batch, epoch, step, steps_per_epoch, lr);
+            position_.next_step = step + 1;
+            position_.elapsed_seconds = elapsed_before + seconds_since(epoch_started);
+            const bool stopping = stop_requested() && position_.next_step < steps_per_epoch;
+            if (static_cast<int64_t>(pending_.size()) >= readback_every_ || step + 1 == steps_per_epoch || stopping) {
+                if (const auto stop = drain_pending()) {
                     result.outcome = Outcome::diverged;
-                    result.reason = std::to_string(consecutive_non_finite_) + " non-finite steps in a row";
-                    sink_.event({epoch, step, "divergence", result.reason, ""});
+                    result.reason = stop->reason;
+                    sink_.event({stop->epoch, stop->step, "divergence", result.reason, ""});
                     sink_.flush();
                     return result;
                 }
             }
-            position_.next_step = step + 1;
-            position_.elapsed_seconds = elapsed_before + seconds_since(epoch_started);
-            if (stop_requested() && position_.next_step < steps_per_epoch) {
+            if (stopping) {
                 result.outcome = Outcome::interrupted;
                 result.reason = "stopped by signal " + std::to_string(config_.stop_requested->load());
                 checkpoint("interrupted");

@@ -7,6 +7,7 @@
 #include "experiment/experiment.hpp"
 #include "plugins/plugin_instance.hpp"
 #include "train/checkpoint.hpp"
+#include "train/loss_values.hpp"
 #include "train/metrics_sink.hpp"
 #include "train/training_listener.hpp"
 #include "train/weighted_losses.hpp"
@@ -21,12 +22,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace torch::optim {
 class Optimizer;
 }
 
 namespace distill::train {
+
+class MaskedAdamStep;
 
 struct TrainerConfig {
     experiment::TrainSpec train;
@@ -75,8 +79,30 @@ public:
     // is not finite the step was skipped and the parameters are unchanged.
     double train_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr);
 
+    // Steps whose loss values are read back in one copy (train.readback_every
+    // resolved for the device: 1 on the CPU, 16 on a GPU unless set).
+    int64_t readback_every() const { return readback_every_; }
+    // True when the step never waits for the device: the finite check and the
+    // optimizer step are done there (a GPU, or readback_every > 1).
+    bool sync_free() const { return sync_free_; }
+
 private:
     struct ValidationResult;
+    struct PendingStep;
+    struct StopReason {
+        int64_t epoch, step;
+        std::string reason;
+    };
+
+    // Forward, losses, backward, clip and optimizer step of one batch; its
+    // values wait in pending_ until drain_pending() reads them back.
+    void launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr);
+    // Reads every pending step's values back in one copy and records the
+    // steps in order: rows, events, the epoch's sums. Returns why training
+    // must stop when max_non_finite_steps in a row were reached (the steps
+    // after that one are dropped unrecorded).
+    std::optional<StopReason> drain_pending();
+    std::optional<StopReason> record_step(const PendingStep& pending, const LossValues& values, double step_time);
 
     ValidationResult validate(int64_t epoch);
     void write_epoch_row(int64_t epoch, double train_loss, const ValidationResult& val, double lr,
@@ -97,6 +123,11 @@ private:
     NamedTensors parameters_, buffers_;
     std::unique_ptr<torch::optim::Optimizer> optimizer_;
     TrainingPosition position_;
+    int64_t readback_every_ = 1;
+    bool sync_free_ = false;
+    std::vector<PendingStep> pending_;
+    std::unique_ptr<MaskedAdamStep> masked_step_;  // made at the first sync-free step, after any resume
+    double last_total_ = 0.0;                      // of the latest recorded step
     int64_t consecutive_non_finite_ = 0;
     std::string last_non_finite_terms_;  // of the latest skipped step
 };

@@ -90,10 +90,19 @@ TEST_F(Divergence, ANegativeNanReadsNanOnTheConsole) {
     EXPECT_EQ(step_lines, kStepsPerEpoch) << f.out;
 }
 
-TEST_F(Divergence, NonFiniteStepIsSkippedWithAnEvent) {
+// The non-finite tests run with each value read back at once (0, the CPU's
+// default) and with the sync-free step that reads 2 or 5 steps back together.
+class NonFinite : public Divergence, public ::testing::WithParamInterface<int> {
+protected:
+    std::string train_keys(const std::string& keys) const {
+        return keys + "readback_every = " + std::to_string(GetParam()) + "\n";
+    }
+};
+
+TEST_P(NonFinite, NonFiniteStepIsSkippedWithAnEvent) {
     // mag_l1 trains the model; nan_at makes the total NaN at epoch 1 step 1
     // only. One bad step is below max_non_finite_steps (default 10).
-    const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 3\ncheckpoint_every = 0\n",
+    const fs::path exp = write_experiment(dir.path(), "exp.toml", train_keys("epochs = 3\ncheckpoint_every = 0\n"),
                                           "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nplugin = \"nan_at\"\n"
                                           "epoch = 1\nstep = 1\n");
     const Finished f =
@@ -120,9 +129,9 @@ TEST_F(Divergence, NonFiniteStepIsSkippedWithAnEvent) {
     EXPECT_NEAR(epochs[1].train_loss, (s0 + s2) / 2, 1e-12);
 }
 
-TEST_F(Divergence, MaxNonFiniteStepsEndsTheRunAsDiverged) {
+TEST_P(NonFinite, MaxNonFiniteStepsEndsTheRunAsDiverged) {
     const fs::path exp = write_experiment(dir.path(), "exp.toml",
-                                          "epochs = 3\ncheckpoint_every = 0\nmax_non_finite_steps = 1\n",
+                                          train_keys("epochs = 3\ncheckpoint_every = 0\nmax_non_finite_steps = 1\n"),
                                           "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nplugin = \"nan_at\"\n"
                                           "epoch = 0\nstep = 2\n");
     const Finished f =
@@ -137,6 +146,8 @@ TEST_F(Divergence, MaxNonFiniteStepsEndsTheRunAsDiverged) {
     EXPECT_EQ(store.steps(1).size(), 3u);
     EXPECT_EQ(store.epochs(1).size(), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Readback, NonFinite, ::testing::Values(0, 2, 5));
 
 }  // namespace
 }  // namespace distill::train::testing
