@@ -404,6 +404,10 @@ void run_trainer(Setup& s, const Options& o) {
         0, at::arange(n, at::TensorOptions().dtype(at::kLong).device(s.device)).remainder(s.items.size(0)));
     const at::Tensor val_items = s.items.slice(0, 0, o.batch);
     train::Trainer trainer(config, model, losses, sink, train_items, val_items);
+    std::printf("trainer reads loss values back every %lld step%s (%s)\n", static_cast<long long>(trainer.readback_every()),
+                trainer.readback_every() == 1 ? "" : "s",
+                trainer.sync_free() ? "sync-free step: device-side finite flag, masked optimizer step"
+                                    : "read back before the optimizer step: torch's own step");
     const auto started = Clock::now();
     trainer.run();
     const double wall = std::chrono::duration<double>(Clock::now() - started).count();

@@ -33,7 +33,7 @@ void clip_gradient_norm(const std::vector<at::Tensor>& parameters, double max_no
     norms.reserve(grads.size());
     for (const auto& g : grads) norms.push_back(g.data().norm(2.0));
     const at::Tensor total = norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2.0);
-    const at::Tensor coef = torch::clamp(max_norm / (total + 1e-6), c10::nullopt, 1.0);
+    const at::Tensor coef = at::clamp_max(max_norm / (total + 1e-6), 1.0);  // torch: clamp(.., nullopt, 1.0), the same kernel
     for (auto& g : grads) g.data().mul_(coef);
 }
 
@@ -84,6 +84,11 @@ MaskedAdamStep::MaskedAdamStep(torch::optim::Optimizer& optimizer) : optimizer_(
                                  : moments_of<torch::optim::AdamParamState>(optimizer, p));
         counts.push_back(static_cast<double>(moments_.back()->step));
     }
+    // torch keeps at most one state per parameter: more means our keys missed
+    // the ones it made (another LibTorch's key format), and the moments of a
+    // resumed run would silently start from zero.
+    if (optimizer.state().size() > params_.size())
+        throw std::logic_error("MaskedAdamStep: the optimizer's state keys are not the ones expected for this LibTorch");
     const at::Device device = params_.empty() ? at::Device(at::kCPU) : params_.front().device();
     counts_ = at::tensor(counts, at::TensorOptions().dtype(at::kDouble)).to(device);
 }

@@ -79,6 +79,12 @@ public:
     // is not finite the step was skipped and the parameters are unchanged.
     double train_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr);
 
+    // train_step without its rows: forward, losses, backward, clip and
+    // optimizer step of one batch, whose values wait on the device until the
+    // next train_step (or run()'s next readback) records them. With
+    // sync_free() it never waits for the device.
+    void launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr);
+
     // Steps whose loss values are read back in one copy (train.readback_every
     // resolved for the device: 1 on the CPU, 16 on a GPU unless set).
     int64_t readback_every() const { return readback_every_; }
@@ -94,9 +100,6 @@ private:
         std::string reason;
     };
 
-    // Forward, losses, backward, clip and optimizer step of one batch; its
-    // values wait in pending_ until drain_pending() reads them back.
-    void launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr);
     // Reads every pending step's values back in one copy and records the
     // steps in order: rows, events, the epoch's sums. Returns why training
     // must stop when max_non_finite_steps in a row were reached (the steps
