@@ -409,8 +409,10 @@ void run_trainer(Setup& s, const Options& o) {
                 trainer.sync_free() ? "sync-free step: device-side finite flag, masked optimizer step"
                                     : "read back before the optimizer step: torch's own step");
     const auto started = Clock::now();
+    const Usage usage_before = Usage::now();
     trainer.run();
     const double wall = std::chrono::duration<double>(Clock::now() - started).count();
+    const double run_cpu = Usage::now().cpu_s - usage_before.cpu_s;
     fs::remove_all(config.checkpoint_dir);
     const size_t first = static_cast<size_t>(std::min<int64_t>(o.warmup, sink.times.size()));
     const std::vector<double> timed(sink.times.begin() + first, sink.times.end());
@@ -427,8 +429,8 @@ void run_trainer(Setup& s, const Options& o) {
                 1e3 * minimum(iterations), 1e3 * median(iterations));
     std::printf("trainer cpu ms/iteration: min %.2f  median %.2f   minor page faults/iteration (median): %.0f\n",
                 1e3 * minimum(cpu), 1e3 * median(cpu), median(faults));
-    std::printf("        whole run() incl. validation + final checkpoint: %.2f s for %lld steps\n", wall,
-                static_cast<long long>(sink.times.size()));
+    std::printf("        whole run() incl. validation + final checkpoint: %.2f s (cpu %.2f s) for %lld steps\n", wall,
+                run_cpu, static_cast<long long>(sink.times.size()));
 }
 
 // What a checkpoint costs: the trainer's save_checkpoint (atomic: temporary
