@@ -422,6 +422,15 @@ void run_trainer(Setup& s, const Options& o) {
         cpu.push_back(sink.usage[i].cpu_s - sink.usage[i - 1].cpu_s);
         faults.push_back(static_cast<double>(sink.usage[i].faults - sink.usage[i - 1].faults));
     }
+    if (trainer.readback_every() > 1) {
+        // Rows arrive a readback at a time, so row-to-row gaps say nothing:
+        // an iteration is the row's step time (on a GPU the mean of the steps
+        // read back together, waiting included), CPU time the run's per step.
+        std::printf("        (rows arrive %lld at a time: iteration = the rows' step_time_s; cpu = run() cpu / steps)\n",
+                    static_cast<long long>(trainer.readback_every()));
+        iterations = timed;
+        cpu.assign(timed.size(), run_cpu / static_cast<double>(std::max<size_t>(1, sink.times.size())));
+    }
     // Epoch 0 at KL warm-up: the KL weight is 0 here, its plugin still runs.
     std::printf("trainer ms/step (step_time_s of the rows): min %.2f  median %.2f   samples/s (median): %.1f\n",
                 1e3 * minimum(timed), 1e3 * median(timed), static_cast<double>(o.batch) / median(timed));
