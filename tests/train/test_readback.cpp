@@ -1,7 +1,6 @@
 // Issue 16: the sync-free step. The masked optimizer step must be torch's
 // step where the total is finite and no step at all where it is not; the
 // trainer's rows must not depend on how many steps are read back at once.
-#include "plugins/plugin_registry.hpp"
 #include "train/optimizer_step.hpp"
 #include "train/trainer.hpp"
 #include "train_fixture.hpp"
@@ -192,27 +191,10 @@ struct Trained {
 // A small model with the four reference losses (and a NaN step at epoch 1
 // step 2), trained 3 epochs of 5 steps with the given readback_every.
 Trained train_small(int64_t readback_every) {
-    host::PluginRegistry registry;
-    registry.load_all({DISTILL_PLUGIN_DIR, DISTILL_TRAIN_TEST_PLUGIN_DIR});
     at::manual_seed(3);
-    const auto& vae = registry.require("conv_vae", DISTILL_KIND_MODEL);
-    host::ModelInstance model(vae,
-                              host::resolve_params(*vae.descriptor, {{"latent_dim", int64_t{4}},
-                                                                     {"n_mels", int64_t{32}},
-                                                                     {"frames", int64_t{16}}}),
-                              "cpu");
-    WeightedLosses losses;
-    auto add = [&](const std::string& plugin, const std::map<std::string, host::ParamValue>& params, WeightSchedule schedule) {
-        const auto& p = registry.require(plugin, DISTILL_KIND_LOSS);
-        losses.add(plugin, std::make_unique<host::LossInstance>(p, host::resolve_params(*p.descriptor, params), "cpu"),
-                   schedule);
-    };
-    add("stft", {{"fft_sizes", std::vector<int64_t>{64, 128}}, {"hop_sizes", std::vector<int64_t>{16, 32}}},
-        WeightSchedule::constant(1.0));
-    add("mag_l1", {}, WeightSchedule::constant(1.0));
-    add("if_l1", {}, WeightSchedule::constant(0.5));
-    add("kl", {}, WeightSchedule::constant(0.01));
-    add("nan_at", {{"epoch", int64_t{1}}, {"step", int64_t{2}}}, WeightSchedule::constant(1.0));
+    testing::SmallModel small;
+    small.add_reference_losses();
+    small.add_loss("nan_at", {{"epoch", int64_t{1}}, {"step", int64_t{2}}}, WeightSchedule::constant(1.0));
 
     TrainerConfig config;
     config.train.epochs = 3;
@@ -225,10 +207,10 @@ Trained train_small(int64_t readback_every) {
     at::manual_seed(4);
     const at::Tensor items = at::rand({20, 2, 32, 16});  // 5 steps of 4
     const at::Tensor val = at::rand({4, 2, 32, 16});
-    Trainer trainer(config, model, losses, out.sink, items, val);
+    Trainer trainer(config, *small.model, small.losses, out.sink, items, val);
     out.sync_free = trainer.sync_free();
     out.result = trainer.run();
-    for (const auto& [name, t] : model.parameters()) out.parameters.push_back(t.detach().clone());
+    for (const auto& [name, t] : small.model->parameters()) out.parameters.push_back(t.detach().clone());
     return out;
 }
 

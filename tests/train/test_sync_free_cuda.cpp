@@ -2,7 +2,6 @@
 // device. LibTorch's sync debug mode turns every synchronising CUDA call
 // (a read-back, a stream or device synchronise) into an error; the trainer's
 // steps run under it, and only the readback that records them may wait.
-#include "plugins/plugin_registry.hpp"
 #include "train/trainer.hpp"
 #include "train_fixture.hpp"
 
@@ -32,26 +31,11 @@ TEST(SyncFreeStep, NeverWaitsForTheGpu) {
                     "Readback.RowsAreIdenticalWithBatchingOnAndOff on the CPU";
 #else
     if (!torch::cuda::is_available()) GTEST_SKIP() << "this LibTorch has CUDA but the machine has no GPU";
-    host::PluginRegistry registry;
-    registry.load_all({DISTILL_PLUGIN_DIR, DISTILL_TRAIN_TEST_PLUGIN_DIR});
     at::manual_seed(3);
-    const auto& vae = registry.require("conv_vae", DISTILL_KIND_MODEL);
-    host::ModelInstance model(vae,
-                              host::resolve_params(*vae.descriptor, {{"latent_dim", int64_t{8}},
-                                                                     {"n_mels", int64_t{32}},
-                                                                     {"frames", int64_t{16}}}),
-                              "cuda");
-    WeightedLosses losses;
-    auto add = [&](const std::string& plugin, const std::map<std::string, host::ParamValue>& params, double weight) {
-        const auto& p = registry.require(plugin, DISTILL_KIND_LOSS);
-        losses.add(plugin, std::make_unique<host::LossInstance>(p, host::resolve_params(*p.descriptor, params), "cuda"),
-                   WeightSchedule::constant(weight));
-    };
-    add("stft", {{"fft_sizes", std::vector<int64_t>{64, 128}}, {"hop_sizes", std::vector<int64_t>{16, 32}}}, 1.0);
-    add("mag_l1", {}, 1.0);
-    add("if_l1", {}, 0.5);
-    add("kl", {}, 0.01);
-    add("nan_at", {{"epoch", int64_t{0}}, {"step", int64_t{2}}}, 1.0);  // one masked step among them
+    testing::SmallModel small("cuda");
+    small.add_reference_losses();
+    // One masked step among them.
+    small.add_loss("nan_at", {{"epoch", int64_t{0}}, {"step", int64_t{2}}}, WeightSchedule::constant(1.0));
 
     TrainerConfig config;
     config.train.epochs = 1;
@@ -61,7 +45,7 @@ TEST(SyncFreeStep, NeverWaitsForTheGpu) {
     config.checkpoint_dir = dir.path();
     CountingSink sink;
     const at::Tensor items = at::rand({24, 2, 32, 16}, at::TensorOptions().device(config.device));
-    Trainer trainer(config, model, losses, sink, items, items.slice(0, 0, 4));
+    Trainer trainer(config, *small.model, small.losses, sink, items, items.slice(0, 0, 4));
     ASSERT_TRUE(trainer.sync_free());
     auto batch = [&](int64_t step) { return items.slice(0, 4 * step, 4 * step + 4); };
     trainer.train_step(batch(0), 0, 0, 6, 1e-3);  // warm-up: plans, workspaces, optimizer state

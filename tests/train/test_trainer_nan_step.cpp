@@ -1,6 +1,5 @@
 // The trainer driven directly (no CLI, no SQL): a non-finite total must skip
 // the optimizer step, leaving every parameter exactly as it was.
-#include "plugins/plugin_registry.hpp"
 #include "train/trainer.hpp"
 #include "train_fixture.hpp"
 
@@ -41,26 +40,13 @@ bool all_equal(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& 
 }
 
 TEST(TrainerNanStep, NonFiniteTotalLeavesEveryParameterUnchanged) {
-    host::PluginRegistry registry;
-    registry.load_all({DISTILL_PLUGIN_DIR, DISTILL_TRAIN_TEST_PLUGIN_DIR});
     at::manual_seed(3);
-    const auto& vae = registry.require("conv_vae", DISTILL_KIND_MODEL);
-    host::ModelInstance model(vae,
-                              host::resolve_params(*vae.descriptor, {{"latent_dim", int64_t{4}},
-                                                                     {"n_mels", int64_t{32}},
-                                                                     {"frames", int64_t{16}},
-                                                                     {"dropout", 0.0}}),
-                              "cpu");
-    WeightedLosses losses;
-    const auto& mag = registry.require("mag_l1", DISTILL_KIND_LOSS);
-    losses.add("mag_l1", std::make_unique<host::LossInstance>(mag, host::resolve_params(*mag.descriptor, {}), "cpu"),
-               WeightSchedule::constant(1.0));
+    testing::SmallModel small("cpu", {{"dropout", 0.0}});
+    small.add_loss("mag_l1", {}, WeightSchedule::constant(1.0));
     // NaN at the second step of the first epoch.
-    const auto& nan = registry.require("nan_at", DISTILL_KIND_LOSS);
-    losses.add("nan_at",
-               std::make_unique<host::LossInstance>(
-                   nan, host::resolve_params(*nan.descriptor, {{"epoch", int64_t{0}}, {"step", int64_t{1}}}), "cpu"),
-               WeightSchedule::constant(1.0));
+    small.add_loss("nan_at", {{"epoch", int64_t{0}}, {"step", int64_t{1}}}, WeightSchedule::constant(1.0));
+    host::ModelInstance& model = *small.model;
+    const WeightedLosses& losses = small.losses;
 
     TrainerConfig config;
     config.train.epochs = 1;
