@@ -324,6 +324,9 @@ RunResult run_experiment(const RunRequest& request, const host::PluginRegistry& 
     store::MetricsWriter writer(*db, result.run_id);
     StoreSink sink(writer, *db, result.run_id);
     train::Trainer trainer(config, *p.model, p.losses, sink, p.data.train, p.data.val);
+    if (trainer.sync_free())
+        listener.info("sync-free steps: loss values read back every " + text::count(trainer.readback_every(), "step") +
+                      ", the optimizer step masked on the device when a total is not finite");
 
     // 5. Resume: the newest checkpoint that is this run's and whose rows are
     // all recorded; the rows after it are removed and written again.
