@@ -158,7 +158,8 @@ class SpectrumMagnitude(torch.autograd.Function):
     @staticmethod
     def forward(ctx, frames, n_fft, floor):
         spectrum = torch.fft.rfft(frames, n_fft, -1)
-        squares = torch.view_as_real(spectrum).square()
+        parts = torch.view_as_real(spectrum)
+        squares = parts * parts
         power = squares.select(-1, 0) + squares.select(-1, 1)
         mag = power.clamp_min(floor).sqrt()
         ctx.save_for_backward(spectrum, power, mag)
@@ -168,12 +169,19 @@ class SpectrumMagnitude(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         spectrum, power, mag = ctx.saved_tensors
-        scale = (grad / mag).masked_fill_(power < ctx.floor, 0.0)
+        # grad where power >= floor, else 0 (clamp_min's mask): power <= the
+        # largest float below the floor
+        below = math.nextafter(float(torch.tensor(ctx.floor, dtype=power.dtype)), 0.0)
+        scale = torch.ops.aten.threshold_backward(grad / mag, power, below)
         bins = scale.size(-1)
         twice = bins - 2 if ctx.n_fft % 2 == 0 else bins - 1
         if twice > 0:
             scale.narrow(-1, 1, twice).mul_(0.5)
-        z = torch.view_as_complex(torch.view_as_real(spectrum) * scale.unsqueeze(-1))
+        parts = torch.view_as_real(spectrum)
+        z_parts = torch.empty_like(parts)
+        torch.mul(parts.select(-1, 0), scale, out=z_parts.select(-1, 0))
+        torch.mul(parts.select(-1, 1), scale, out=z_parts.select(-1, 1))
+        z = torch.view_as_complex(z_parts)
         return torch.fft.irfft(z, ctx.n_fft, -1, norm="forward"), None, None
 
 
