@@ -169,9 +169,10 @@ class SpectrumMagnitude(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         spectrum, power, mag = ctx.saved_tensors
-        # grad where power >= floor, else 0 (clamp_min's mask): power <= the
-        # largest float below the floor
-        below = math.nextafter(float(torch.tensor(ctx.floor, dtype=power.dtype)), 0.0)
+        # grad where power >= floor, else 0 (clamp_min's mask), in one pass:
+        # zero where power <= the largest value of its type below the floor
+        floor = torch.tensor(ctx.floor, dtype=power.dtype)
+        below = torch.nextafter(floor, torch.zeros_like(floor)).item()
         scale = torch.ops.aten.threshold_backward(grad / mag, power, below)
         bins = scale.size(-1)
         twice = bins - 2 if ctx.n_fft % 2 == 0 else bins - 1

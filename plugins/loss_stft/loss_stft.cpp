@@ -25,8 +25,9 @@
 namespace {
 
 constexpr double kPowerFloor = 1e-8;  // |X| >= 1e-4, so ln|X| and its gradient stay finite on silence
-// The largest float below float(kPowerFloor): power <= it exactly when power < the floor.
-const double kBelowFloor = std::nextafter(static_cast<float>(kPowerFloor), 0.0f);
+// The largest float below float(kPowerFloor): a float power is <= it exactly when it
+// is < the floor (clamp_min compares in the tensor's type).
+const double kBelowFloatFloor = std::nextafter(static_cast<float>(kPowerFloor), 0.0f);
 
 std::string shape_of(const at::Tensor& t) {
     std::string s = "[";
@@ -79,10 +80,15 @@ struct SpectrumMagnitude : public torch::autograd::Function<SpectrumMagnitude> {
         const at::Tensor& power = saved[1];
         const at::Tensor& mag = saved[2];
         const int64_t fft = ctx->saved_data["fft"].toInt();
-        // grad * mask / |X|. threshold_backward(g, p, t) is g where p > t, else 0, in one
-        // pass (a compare and masked_fill_ take three times as long); t is the
-        // largest float below the floor, so this passes p >= 1e-8 as clamp_min does.
-        at::Tensor scale = at::threshold_backward(grads[0] / mag, power, kBelowFloor);
+        // grad * mask / |X|. For float, threshold_backward(g, p, t) is g where p > t,
+        // else 0, in one pass (a compare and masked_fill_ take three times as long);
+        // t is the largest float below the floor, so this passes p >= 1e-8 as
+        // clamp_min does. Other types take the compare.
+        at::Tensor scale = grads[0] / mag;
+        if (power.scalar_type() == at::kFloat)
+            scale = at::threshold_backward(scale, power, kBelowFloatFloor);
+        else
+            scale.masked_fill_(power < kPowerFloor, 0.0);
         const int64_t bins = scale.size(-1);
         const int64_t twice = fft % 2 == 0 ? bins - 2 : bins - 1;  // bins 1 .. (N-1)/2, excluding N/2
         if (twice > 0) scale.narrow(-1, 1, twice).mul_(0.5);

@@ -307,6 +307,9 @@ TEST(StftLoss, OddSizesAreBitIdenticalToPlainAutograd) {
                                   "[1, 3, 7, 9], fft 9 and 10");
     expect_matches_plain_autograd(sample_maps(13), sample_maps(14), {{16, 4, 16}, {32, 8, 24}, {8, 2, 8}},
                                   "[2, 2, 4, 16]");
+    // float64 takes the backward's other masking branch.
+    expect_matches_plain_autograd(sample_maps(16).to(at::kDouble) * 1e-4, sample_maps(17).to(at::kDouble),
+                                  {{16, 4, 16}, {15, 5, 15}}, "[2, 2, 4, 16] in float64, partly under the floor");
 }
 
 TEST(StftLoss, FloorCasesMatchPlainAutograd) {
