@@ -145,11 +145,56 @@ class ConvVAE(nn.Module):
 
 # --- the losses (docs/reference.md#3-losses) ---------------------------------
 
+class SpectrumMagnitude(torch.autograd.Function):
+    """|rfft(frames)| = sqrt(max(re^2 + im^2, floor)) with the gradient the
+    stft plugin computes (docs/reference.md, `stft`): one inverse real FFT of
+    grad * mask * X / |X|, the bins other than 0 and n/2 halved. The values
+    are those of plain autograd (or torch.stft) to the bit; the gradient is
+    theirs up to rounding, and op for op distill's. It has to be: AdamW's
+    first steps turn roundoff in near-zero gradients into whole updates, and
+    with torch.stft's own backward check_export.py finds the parameters after
+    two steps 0.021 of an update apart (tolerance 0.001)."""
+
+    @staticmethod
+    def forward(ctx, frames, n_fft, floor):
+        spectrum = torch.fft.rfft(frames, n_fft, -1)
+        parts = torch.view_as_real(spectrum)
+        squares = parts * parts
+        power = squares.select(-1, 0) + squares.select(-1, 1)
+        mag = power.clamp_min(floor).sqrt()
+        ctx.save_for_backward(spectrum, power, mag)
+        ctx.n_fft, ctx.floor = n_fft, floor
+        return mag
+
+    @staticmethod
+    def backward(ctx, grad):
+        spectrum, power, mag = ctx.saved_tensors
+        # grad where power >= floor, else 0 (clamp_min's mask), in one pass:
+        # zero where power <= the largest value of its type below the floor
+        floor = torch.tensor(ctx.floor, dtype=power.dtype)
+        below = torch.nextafter(floor, torch.zeros_like(floor)).item()
+        scale = torch.ops.aten.threshold_backward(grad / mag, power, below)
+        bins = scale.size(-1)
+        twice = bins - 2 if ctx.n_fft % 2 == 0 else bins - 1
+        if twice > 0:
+            scale.narrow(-1, 1, twice).mul_(0.5)
+        parts = torch.view_as_real(spectrum)
+        z_parts = torch.empty_like(parts)
+        torch.mul(parts.select(-1, 0), scale, out=z_parts.select(-1, 0))
+        torch.mul(parts.select(-1, 1), scale, out=z_parts.select(-1, 1))
+        z = torch.view_as_complex(z_parts)
+        return torch.fft.irfft(z, ctx.n_fft, -1, norm="forward"), None, None
+
+
 def stft_magnitude(signal, n_fft, hop, win, floor):
+    """|STFT| as torch.stft(center=True, pad_mode="reflect") frames it: reflect
+    padding of n_fft/2, frames every hop, a periodic Hann of win centred in n_fft."""
+    padded = F.pad(signal.unsqueeze(1), (n_fft // 2, n_fft // 2), mode="reflect").squeeze(1)
     window = torch.hann_window(win, periodic=True, dtype=signal.dtype, device=signal.device)
-    spec = torch.stft(signal, n_fft, hop_length=hop, win_length=win, window=window, center=True,
-                      pad_mode="reflect", normalized=False, onesided=True, return_complex=True)
-    return (spec.real.pow(2) + spec.imag.pow(2)).clamp_min(floor).sqrt()
+    left = (n_fft - win) // 2
+    window = F.pad(window, (left, n_fft - win - left))
+    frames = padded.unfold(1, n_fft, hop) * window
+    return SpectrumMagnitude.apply(frames, n_fft, floor)
 
 
 def stft_loss(recon, target, cfg):

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """The multi-resolution STFT loss (docs/reference.md#3-losses, reference
-resolutions) written three ways, timed forward and backward in turn on the
+resolutions) written four ways, timed forward and backward in turn on the
 same [B, 2, 128, 94] batch, with the value and gradient norm each gives:
 
   plugin      what plugins/loss_stft does: reflect pad, unfold, window,
-              rfft, |X| = sqrt(clamp(re^2 + im^2, 1e-8)) via view_as_real
+              rfft, |X| = sqrt(clamp(re^2 + im^2, 1e-8)) with its backward
+              in closed form, one irfft (peer_step.SpectrumMagnitude)
+  plain       what the plugin did before: the same framing and |X| by
+              plain autograd, view_as_real(X).pow(2).sum(-1) (same values)
   abs         the same framing, |X| = clamp(complex abs, 1e-4) (the same
               floor: sqrt(1e-8) = 1e-4)
-  torch.stft  what the peer does: torch.stft(center, reflect), re^2 + im^2
+  torch.stft  what the peer did before it took the plugin's backward:
+              torch.stft(center, reflect), re^2 + im^2, plain autograd
 
   stft_variants.py [--iterations N] [--threads N] [--batch N] [--profile VARIANT]
 
@@ -16,11 +20,16 @@ CPU milliseconds (user + system, every thread), median over the iterations.
 """
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_step import SpectrumMagnitude  # noqa: E402
 
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
 
@@ -31,6 +40,10 @@ def frames(signal, n_fft, hop):
 
 
 def magnitude_plugin(signal, n_fft, hop):
+    return SpectrumMagnitude.apply(frames(signal, n_fft, hop), n_fft, 1e-8)
+
+
+def magnitude_plain(signal, n_fft, hop):
     spectrum = torch.fft.rfft(frames(signal, n_fft, hop), n_fft, -1)
     return torch.view_as_real(spectrum).pow(2).sum(-1).clamp_min(1e-8).sqrt()
 
@@ -45,7 +58,8 @@ def magnitude_torch_stft(signal, n_fft, hop):
     return (spec.real.pow(2) + spec.imag.pow(2)).clamp_min(1e-8).sqrt()
 
 
-VARIANTS = {"plugin": magnitude_plugin, "abs": magnitude_abs, "torch.stft": magnitude_torch_stft}
+VARIANTS = {"plugin": magnitude_plugin, "plain": magnitude_plain, "abs": magnitude_abs,
+            "torch.stft": magnitude_torch_stft}
 
 
 def stft_loss(magnitude, x, y):

@@ -4,9 +4,18 @@
 // Framing is done here (reflect pad, unfold, window, rfft) rather than with
 // at::stft, whose centre/padding arguments differ between LibTorch 1.13 and
 // 2.x; the result is the same as torch.stft(center=True, pad_mode="reflect").
+//
+// |X| is a custom autograd function (SpectrumMagnitude), for speed only: its
+// forward computes the bits of the plain formula
+// view_as_real(rfft(frames)).pow(2).sum(-1).clamp_min(1e-8).sqrt()
+// (tests/losses/test_stft_loss.cpp checks that), and its backward is one
+// inverse real FFT where LibTorch 1.13's rfft backward is a full
+// complex-to-complex transform (docs/performance.md, "The real trainer
+// against the bare step").
 #include <distill/sdk.hpp>
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 #include <stdexcept>
@@ -16,6 +25,9 @@
 namespace {
 
 constexpr double kPowerFloor = 1e-8;  // |X| >= 1e-4, so ln|X| and its gradient stay finite on silence
+// The largest float below float(kPowerFloor): a float power is <= it exactly when it
+// is < the floor (clamp_min compares in the tensor's type).
+const double kBelowFloatFloor = std::nextafter(static_cast<float>(kPowerFloor), 0.0f);
 
 std::string shape_of(const at::Tensor& t) {
     std::string s = "[";
@@ -25,6 +37,71 @@ std::string shape_of(const at::Tensor& t) {
 
 struct Resolution {
     int64_t fft, hop, win;
+};
+
+// re^2 + im^2 of a complex spectrum. Squaring the [..., 2] real view (x*x, which
+// is what pow(x, 2) computes) and adding its two halves gives the bits of the plain
+// .pow(2).sum(-1) (a sum of two terms is one rounded add), without the
+// reduction over a last dimension of 2, which is what made it slow.
+at::Tensor power_of(const at::Tensor& spectrum) {
+    const at::Tensor parts = at::view_as_real(spectrum);
+    const at::Tensor squares = parts * parts;
+    return squares.select(-1, 0) + squares.select(-1, 1);
+}
+
+// |rfft(frames, fft)| with the power floored at kPowerFloor:
+// sqrt(clamp_min(re^2 + im^2, 1e-8)), [..., fft] real -> [..., fft/2 + 1].
+//
+// Backward, for real frames x and X = rfft(x): with G_k = grad_k * mask_k *
+// X_k / |X_k| (mask_k = power_k >= 1e-8, where clamp_min passes the
+// gradient), dL/dx_n = sum_k Re(G_k e^{2 pi i k n / N}) over the one-sided
+// bins k = 0 .. N/2. That is N * irfft(Z, N) with Z_k = G_k at k = 0 and (N
+// even) k = N/2, and G_k / 2 at the others, since irfft counts each of those
+// twice (as k and N - k). irfft with norm "forward" does not divide by N.
+// irfft reads only the real part of bins 0 and N/2; G's imaginary part there
+// is 0 anyway, as the imaginary part of X is for a real signal.
+// The backward is not itself differentiable (no double backward; nothing in
+// distill asks for one). bench/peer/peer_step.py does the same ops, so the
+// peer check (Peer.FirstStepsMatchDistill) still finds the same parameters.
+struct SpectrumMagnitude : public torch::autograd::Function<SpectrumMagnitude> {
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& frames, int64_t fft) {
+        const at::Tensor spectrum = at::fft_rfft(frames, fft, -1);
+        const at::Tensor power = power_of(spectrum);
+        const at::Tensor mag = power.clamp_min(kPowerFloor).sqrt();
+        ctx->save_for_backward({spectrum, power, mag});
+        ctx->saved_data["fft"] = fft;
+        return mag;
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const torch::autograd::variable_list saved = ctx->get_saved_variables();
+        const at::Tensor& spectrum = saved[0];
+        const at::Tensor& power = saved[1];
+        const at::Tensor& mag = saved[2];
+        const int64_t fft = ctx->saved_data["fft"].toInt();
+        // grad * mask / |X|. For float, threshold_backward(g, p, t) is g where p > t,
+        // else 0, in one pass (a compare and masked_fill_ take three times as long);
+        // t is the largest float below the floor, so this passes p >= 1e-8 as
+        // clamp_min does. Other types take the compare.
+        at::Tensor scale = grads[0] / mag;
+        if (power.scalar_type() == at::kFloat)
+            scale = at::threshold_backward(scale, power, kBelowFloatFloor);
+        else
+            scale.masked_fill_(power < kPowerFloor, 0.0);
+        const int64_t bins = scale.size(-1);
+        const int64_t twice = fft % 2 == 0 ? bins - 2 : bins - 1;  // bins 1 .. (N-1)/2, excluding N/2
+        if (twice > 0) scale.narrow(-1, 1, twice).mul_(0.5);
+        // Z = X * scale, written as two real products into the halves of Z's real
+        // view: a product broadcast over a last dimension of 2 is twice as slow.
+        const at::Tensor parts = at::view_as_real(spectrum);
+        const at::Tensor z_parts = at::empty_like(parts);
+        at::Tensor z_re = z_parts.select(-1, 0), z_im = z_parts.select(-1, 1);
+        at::mul_out(z_re, parts.select(-1, 0), scale);
+        at::mul_out(z_im, parts.select(-1, 1), scale);
+        const at::Tensor z = at::view_as_complex(z_parts);
+        return {at::fft_irfft(z, fft, -1, "forward"), at::Tensor()};
+    }
 };
 
 class StftLoss : public distill::LossPlugin {
@@ -100,11 +177,10 @@ private:
     at::Tensor magnitude(const at::Tensor& signal, const Resolution& r) const {
         const at::Tensor padded =
             at::reflection_pad1d(signal.unsqueeze(1), {r.fft / 2, r.fft / 2}).squeeze(1);
-        const at::Tensor frames = padded.unfold(1, r.fft, r.hop);
-        const at::Tensor spectrum = at::fft_rfft(frames * window(r, signal.options()), r.fft, -1);
-        const at::Tensor parts = at::view_as_real(spectrum);
-        const at::Tensor power = parts.pow(2).sum(-1);
-        return power.clamp_min(kPowerFloor).sqrt();
+        const at::Tensor frames = padded.unfold(1, r.fft, r.hop) * window(r, signal.options());
+        if (!frames.requires_grad())  // the target: no graph, nothing saved for a backward
+            return power_of(at::fft_rfft(frames, r.fft, -1)).clamp_min(kPowerFloor).sqrt();
+        return SpectrumMagnitude::apply(frames, r.fft);
     }
 
     // Periodic Hann of length win, zero-padded to fft and centred (as torch.stft does).

@@ -1,7 +1,12 @@
 // The multi-resolution STFT loss against a reference written here from the
 // formula: hand-rolled reflect padding and framing and a direct O(N^2) DFT
-// in double precision, sharing no code with the plugin's rfft path.
+// in double precision, sharing no code with the plugin's rfft path; and
+// against the plain-autograd LibTorch formula the plugin used before its
+// magnitude got a hand-written backward: the same values to the bit, the same
+// gradient to rounding.
 #include "loss_test_support.hpp"
+
+#include <ATen/ATen.h>
 
 #include <cmath>
 #include <functional>
@@ -90,6 +95,69 @@ distill::TensorMap pair(const at::Tensor& recon, const at::Tensor& target) {
 at::Tensor sample_maps(uint64_t seed) {
     at::manual_seed(seed);
     return at::rand({2, 2, 4, 16}) + 0.1;
+}
+
+// The loss as plain autograd composes it: reflect pad, unfold, window, rfft,
+// |X| = view_as_real(X).pow(2).sum(-1).clamp_min(1e-8).sqrt(), then sc and
+// log_mag averaged over resolutions. The plugin must give these bits.
+struct PlainTerms {
+    at::Tensor loss, sc, log_mag;
+};
+
+PlainTerms plain_autograd(const at::Tensor& recon, const at::Tensor& target, const std::vector<Res>& rs,
+                          int64_t channel = 0) {
+    const int64_t batch = recon.size(0);
+    const at::Tensor x = recon.select(1, channel).reshape({batch, -1});
+    const at::Tensor y = target.select(1, channel).reshape({batch, -1});
+    auto magnitude = [](const at::Tensor& signal, const Res& r) {
+        const at::Tensor padded = at::reflection_pad1d(signal.unsqueeze(1), {r.fft / 2, r.fft / 2}).squeeze(1);
+        const at::Tensor hann = at::hann_window(r.win, /*periodic=*/true, signal.options().requires_grad(false));
+        const int64_t left = (r.fft - r.win) / 2;
+        const at::Tensor window = at::constant_pad_nd(hann, {left, r.fft - r.win - left}, 0.0);
+        const at::Tensor spectrum = at::fft_rfft(padded.unfold(1, r.fft, r.hop) * window, r.fft, -1);
+        return at::view_as_real(spectrum).pow(2).sum(-1).clamp_min(1e-8).sqrt();
+    };
+    at::Tensor sc_sum, lm_sum;
+    for (const Res& r : rs) {
+        const at::Tensor mx = magnitude(x, r), my = magnitude(y, r);
+        const at::Tensor sc = at::linalg_vector_norm(my - mx) / at::linalg_vector_norm(my);
+        const at::Tensor lm = (mx.log() - my.log()).abs().mean();
+        sc_sum = sc_sum.defined() ? sc_sum + sc : sc;
+        lm_sum = lm_sum.defined() ? lm_sum + lm : lm;
+    }
+    const double n = static_cast<double>(rs.size());
+    return {sc_sum / n + lm_sum / n, sc_sum / n, lm_sum / n};
+}
+
+// Runs the plugin and the plain formula on the same inputs, forward and
+// backward: loss, sc and log_mag must be equal to the bit; the gradients w.r.t.
+// recon may differ by rounding only: max |plugin - plain| <= 1e-5 * max |plain|
+// (elementwise relative error means nothing where terms cancel to ~0).
+void expect_matches_plain_autograd(const at::Tensor& recon, const at::Tensor& target, const std::vector<Res>& rs,
+                                   const std::string& what, int64_t channel = 0) {
+    std::map<std::string, distill::host::ParamValue> params = resolutions(rs);
+    params["channel"] = channel;
+    auto loss = make_loss("stft", params);
+    at::Tensor leaf = recon.clone().requires_grad_(true);
+    const auto out = loss->compute(pair(leaf, target), context());
+    out.at("loss").backward();
+    at::Tensor plain_leaf = recon.clone().requires_grad_(true);
+    const PlainTerms want = plain_autograd(plain_leaf, target, rs, channel);
+    want.loss.backward();
+
+    for (const char* term : {"loss", "sc", "log_mag"}) {
+        const at::Tensor& plain = std::string(term) == "loss" ? want.loss
+                                  : std::string(term) == "sc" ? want.sc
+                                                              : want.log_mag;
+        EXPECT_TRUE(at::equal(out.at(term), plain))
+            << what << ": " << term << " " << value(out.at(term)) << " != plain " << value(plain) << " (diff "
+            << value(out.at(term)) - value(plain) << ")";
+    }
+    ASSERT_TRUE(leaf.grad().defined()) << what;
+    ASSERT_TRUE(all_finite(leaf.grad())) << what;
+    const double scale = plain_leaf.grad().abs().max().item<double>();
+    const double diff = (leaf.grad() - plain_leaf.grad()).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-5 * scale) << what << ": gradient differs by " << diff << ", max |grad| " << scale;
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -218,4 +286,40 @@ TEST(StftLoss, RejectsMismatchedShapesAndAbsentChannel) {
         loss->compute(pair(at::zeros({1, 2, 4, 16}), at::zeros({1, 2, 4, 16})), context());
     });
     EXPECT_NE(channel.find("channel 2 out of range for inputs [1, 2, 4, 16]"), std::string::npos) << channel;
+}
+
+TEST(StftLoss, ReferenceBatchIsBitIdenticalToPlainAutograd) {
+    // The trainer's case: batch 32 of [2, 128, 94] maps, default resolutions.
+    at::manual_seed(11);
+    const at::Tensor recon = at::rand({32, 2, 128, 94});
+    const at::Tensor target = at::rand({32, 2, 128, 94});
+    expect_matches_plain_autograd(recon, target, {{512, 128, 512}, {1024, 256, 1024}, {2048, 512, 2048}},
+                                  "batch 32 of [2, 128, 94]");
+}
+
+TEST(StftLoss, OddSizesAreBitIdenticalToPlainAutograd) {
+    // Odd fft sizes (no Nyquist bin), win < fft, odd signal lengths, channel 1,
+    // signed inputs.
+    at::manual_seed(12);
+    expect_matches_plain_autograd(at::randn({3, 2, 5, 37}), at::randn({3, 2, 5, 37}),
+                                  {{16, 4, 12}, {15, 5, 15}, {33, 7, 20}}, "[3, 2, 5, 37], odd ffts", 1);
+    expect_matches_plain_autograd(at::rand({1, 3, 7, 9}), at::rand({1, 3, 7, 9}), {{9, 3, 9}, {10, 1, 7}},
+                                  "[1, 3, 7, 9], fft 9 and 10");
+    expect_matches_plain_autograd(sample_maps(13), sample_maps(14), {{16, 4, 16}, {32, 8, 24}, {8, 2, 8}},
+                                  "[2, 2, 4, 16]");
+    // float64 takes the backward's other masking branch.
+    expect_matches_plain_autograd(sample_maps(16).to(at::kDouble) * 1e-4, sample_maps(17).to(at::kDouble),
+                                  {{16, 4, 16}, {15, 5, 15}}, "[2, 2, 4, 16] in float64, partly under the floor");
+}
+
+TEST(StftLoss, FloorCasesMatchPlainAutograd) {
+    // Bins under the power floor pass no gradient, in both.
+    const at::Tensor zeros = at::zeros({2, 2, 4, 16});
+    const at::Tensor noise = sample_maps(15);
+    const std::vector<Res> rs{{16, 4, 16}, {32, 8, 32}};
+    expect_matches_plain_autograd(noise, zeros, rs, "silent target");
+    expect_matches_plain_autograd(zeros, noise, rs, "silent prediction");
+    expect_matches_plain_autograd(zeros, zeros, rs, "both silent");
+    expect_matches_plain_autograd(at::full({2, 2, 4, 16}, 0.5), at::full({2, 2, 4, 16}, 0.25), rs, "constant");
+    expect_matches_plain_autograd(noise * 3e-5, noise, rs, "near the floor: some bins under it, some over");
 }
