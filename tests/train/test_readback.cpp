@@ -3,6 +3,7 @@
 // trainer's rows must not depend on how many steps are read back at once.
 #include "train/optimizer_step.hpp"
 #include "train/trainer.hpp"
+#include "small_model.hpp"
 #include "train_fixture.hpp"
 
 #include <ATen/ATen.h>

@@ -3,6 +3,7 @@
 // (a read-back, a stream or device synchronise) into an error; the trainer's
 // steps run under it, and only the readback that records them may wait.
 #include "train/trainer.hpp"
+#include "small_model.hpp"
 #include "train_fixture.hpp"
 
 #include <ATen/ATen.h>

@@ -1,6 +1,7 @@
 // The trainer driven directly (no CLI, no SQL): a non-finite total must skip
 // the optimizer step, leaving every parameter exactly as it was.
 #include "train/trainer.hpp"
+#include "small_model.hpp"
 #include "train_fixture.hpp"
 
 #include <ATen/ATen.h>
