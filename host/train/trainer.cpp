@@ -65,7 +65,8 @@ Trainer::Trainer(TrainerConfig config, host::ModelInstance& model, const Weighte
       optimizer_(make_optimizer(config_.train, parameters_)) {
     const int64_t every = config_.train.readback_every;
     readback_every_ = every > 0 ? every : config_.device.is_cpu() ? 1 : kGpuReadbackEvery;
-    // On the CPU a readback costs nothing and torch's own step is the faster.
+    // On the CPU a readback costs nothing: keep torch's own step (as fast,
+    // docs/performance.md) and skip the backward of a non-finite step.
     sync_free_ = !config_.device.is_cpu() || readback_every_ > 1;
 }
 
