@@ -2,6 +2,7 @@
 
 #include "common/suggest.hpp"
 #include "report/errors.hpp"
+#include "store/schema.hpp"
 
 #include <SQLiteCpp/Statement.h>
 
@@ -16,13 +17,6 @@ const std::set<std::string> kEpochNonMetrics = {"run_id", "epoch", "total_epochs
 // run_summary columns holding text: they sort, but rank nothing.
 const std::set<std::string> kSummaryText = {"experiment", "status", "params", "started_at", "ended_at"};
 
-std::vector<std::string> columns_of(SQLite::Database& db, const std::string& table) {
-    SQLite::Statement pragma(db, "SELECT name FROM pragma_table_info(?1)");
-    pragma.bind(1, table);
-    std::vector<std::string> names;
-    while (pragma.executeStep()) names.push_back(pragma.getColumn(0).getString());
-    return names;
-}
 
 std::string quoted(const std::string& identifier) {
     std::string out = "\"";
@@ -34,9 +28,9 @@ std::string quoted(const std::string& identifier) {
 
 std::vector<std::string> metric_names(SQLite::Database& db, bool include_text) {
     std::vector<std::string> names;
-    for (const auto& c : columns_of(db, "epoch_metrics"))
+    for (const auto& c : store::table_columns(db, "epoch_metrics"))
         if (!kEpochNonMetrics.count(c)) names.push_back(c);
-    for (const auto& c : columns_of(db, "run_summary"))
+    for (const auto& c : store::table_columns(db, "run_summary"))
         if (include_text || !kSummaryText.count(c)) names.push_back(c);
     return names;
 }
@@ -44,7 +38,7 @@ std::vector<std::string> metric_names(SQLite::Database& db, bool include_text) {
 Metric resolve_metric(SQLite::Database& db, const std::string& name, bool allow_text) {
     Metric m;
     m.name = name;
-    const auto epoch_columns = columns_of(db, "epoch_metrics");
+    const auto epoch_columns = store::table_columns(db, "epoch_metrics");
     if (!kEpochNonMetrics.count(name) &&
         std::find(epoch_columns.begin(), epoch_columns.end(), name) != epoch_columns.end()) {
         const std::string col = "e." + quoted(name);
@@ -54,7 +48,7 @@ Metric resolve_metric(SQLite::Database& db, const std::string& name, bool allow_
                       " IS NOT NULL ORDER BY " + col + ", e.epoch LIMIT 1)";
         return m;
     }
-    const auto summary_columns = columns_of(db, "run_summary");
+    const auto summary_columns = store::table_columns(db, "run_summary");
     if (std::find(summary_columns.begin(), summary_columns.end(), name) != summary_columns.end() &&
         (allow_text || !kSummaryText.count(name))) {
         m.description = name + " from run_summary";

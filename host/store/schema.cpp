@@ -3,6 +3,7 @@
 #include "store/metric_columns.hpp"
 
 #include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
 
 namespace distill::store {
 
@@ -285,5 +286,13 @@ std::string migration_sql(int version) {
 }
 
 void apply_migration(SQLite::Database& db, int version) { db.exec(migration_sql(version)); }
+
+std::vector<std::string> table_columns(SQLite::Database& db, const std::string& table) {
+    SQLite::Statement info(db, "SELECT name FROM pragma_table_info(?1) ORDER BY cid");
+    info.bind(1, table);
+    std::vector<std::string> names;
+    while (info.executeStep()) names.push_back(info.getColumn(0).getString());
+    return names;
+}
 
 }  // namespace distill::store

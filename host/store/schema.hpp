@@ -4,6 +4,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 namespace SQLite {
 class Database;
@@ -27,5 +28,8 @@ std::string migration_sql(int version);
 // Takes the database from user_version `version - 1` to `version` (the
 // caller holds the write transaction and sets user_version).
 void apply_migration(SQLite::Database& db, int version);
+
+// The columns of `table` as the database has them, in table order.
+std::vector<std::string> table_columns(SQLite::Database& db, const std::string& table);
 
 }  // namespace distill::store

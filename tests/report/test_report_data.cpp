@@ -7,6 +7,7 @@
 #include "report/report_data.hpp"
 #include "report/run_diff.hpp"
 #include "report_test_util.hpp"
+#include "store/schema.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
@@ -31,12 +32,6 @@ std::vector<Row> objects(const json& table) {
     return rows;
 }
 
-std::vector<std::string> table_columns(store::RunStore& db, const std::string& table) {
-    SQLite::Statement pragma(db.db(), "SELECT name FROM pragma_table_info('" + table + "')");
-    std::vector<std::string> names;
-    while (pragma.executeStep()) names.push_back(pragma.getColumn(0).getString());
-    return names;
-}
 
 // `value` as the store's reader gives it back (NaN restored from nonfinite).
 void expect_value(const json& cell, double value, const std::string& where) {
@@ -76,7 +71,7 @@ void expect_rows_match(store::RunStore& db, const json& run_json, int64_t id) {
     const json& tables = run_json.at("tables");
     for (const auto& t : report::kRunTables) {
         std::vector<std::string> columns = tables.at(t.name).at("columns");
-        EXPECT_EQ(columns, table_columns(db, t.name)) << r << t.name;
+        EXPECT_EQ(columns, store::table_columns(db.db(), t.name)) << r << t.name;
         EXPECT_EQ(static_cast<int64_t>(tables.at(t.name).at("rows").size()), db.count_rows(t.name, id)) << r << t.name;
     }
 

@@ -6,6 +6,7 @@
 #include "store/metric_columns.hpp"
 #include "store/metrics_writer.hpp"
 #include "store/run_store.hpp"
+#include "store/schema.hpp"
 #include "store_test_util.hpp"
 
 #include <SQLiteCpp/Database.h>
@@ -26,13 +27,6 @@ using test::TempDir;
 
 const fs::path kFixture = fs::path(DISTILL_SOURCE_DIR) / "tests" / "store" / "fixtures" / "schema_v2.db";
 
-std::vector<std::string> table_columns(SQLite::Database& db, const std::string& table) {
-    SQLite::Statement info(db, "SELECT name FROM pragma_table_info(?1) ORDER BY cid");
-    info.bind(1, table);
-    std::vector<std::string> names;
-    while (info.executeStep()) names.push_back(info.getColumn(0).getString());
-    return names;
-}
 
 template <class Row>
 std::vector<std::string> declared_columns(const MetricTable<Row>& table) {
