@@ -19,8 +19,7 @@ protected:
     Finished run(const std::string& train_keys, const std::string& per_epoch) {
         const fs::path exp = write_experiment(dir.path(), "exp.toml", train_keys,
                                               "[[loss]]\nplugin = \"scripted\"\nper_epoch = " + per_epoch + "\n");
-        return run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path",
-                                        test_plugin_dir().string()});
+        return run_with_test_plugins(dir.path(), exp);
     }
     std::vector<int64_t> divergence_epochs() {
         store::RunStore store(dir / "runs.db");
@@ -76,8 +75,7 @@ TEST_F(Divergence, ANegativeNanReadsNanOnTheConsole) {
     const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\nmax_non_finite_steps = 100\ncheckpoint_every = 0\n",
                                           "[[loss]]\nplugin = \"scripted\"\nname = \"up\"\nper_epoch = [inf]\n"
                                           "[[loss]]\nplugin = \"scripted\"\nname = \"down\"\nper_epoch = [-inf]\n");
-    const Finished f =
-        run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    const Finished f = run_with_test_plugins(dir.path(), exp);
     EXPECT_EQ(f.exit_code, 1) << f.out << f.err;  // no step was taken: failed
     EXPECT_NE(f.out.find("epoch 1/1 done: train nan  val nan  lr"), std::string::npos) << f.out;
     std::istringstream lines(f.out);
@@ -105,8 +103,7 @@ TEST_P(NonFinite, NonFiniteStepIsSkippedWithAnEvent) {
     const fs::path exp = write_experiment(dir.path(), "exp.toml", train_keys("epochs = 3\ncheckpoint_every = 0\n"),
                                           "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nplugin = \"nan_at\"\n"
                                           "epoch = 1\nstep = 1\n");
-    const Finished f =
-        run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    const Finished f = run_with_test_plugins(dir.path(), exp);
     ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
     // The run says which step it takes: on the CPU, sync-free only when asked.
     EXPECT_EQ(f.out.find("sync-free steps: loss values read back every " + std::to_string(GetParam()) + " steps") !=
@@ -139,8 +136,7 @@ TEST_P(NonFinite, MaxNonFiniteStepsEndsTheRunAsDiverged) {
                                           train_keys("epochs = 3\ncheckpoint_every = 0\nmax_non_finite_steps = 1\n"),
                                           "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nplugin = \"nan_at\"\n"
                                           "epoch = 0\nstep = 2\n");
-    const Finished f =
-        run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    const Finished f = run_with_test_plugins(dir.path(), exp);
     EXPECT_EQ(f.exit_code, 1) << f.out << f.err;
     store::RunStore store(dir / "runs.db");
     EXPECT_EQ(store.find_run(1)->status, "diverged");

@@ -20,8 +20,7 @@ TEST(MetricsContract, ReferenceColumnsFollowTheDeclarationsAndAreNullWhereNoneDe
     const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 2\n",
                                           "[[loss]]\nplugin = \"declaring\"\n"
                                           "[[loss]]\nplugin = \"mag_l1\"\nweight = 0.5\n");
-    const Finished f =
-        run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    const Finished f = run_with_test_plugins(dir.path(), exp);
     ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
     // The console prints "-" for the components nobody fills.
     EXPECT_NE(f.out.find("  kl -  kl_w -  "), std::string::npos) << f.out;
@@ -79,8 +78,7 @@ TEST(MetricsContract, RunsShowPrintsNanForNanAndDashForAbsent) {
     const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\nmax_non_finite_steps = 100\n",
                                           "[[loss]]\nplugin = \"always_nan\"\n"
                                           "[[loss]]\nplugin = \"mag_l1\"\n");
-    const Finished f =
-        run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    const Finished f = run_with_test_plugins(dir.path(), exp);
     EXPECT_EQ(f.exit_code, 1) << "no optimizer step succeeded: " << f.out << f.err;
     const Finished show = run_distill(dir.path(), {"runs", "show", "1", "--db", "runs.db"});
     ASSERT_EQ(show.exit_code, 0) << show.err;

@@ -64,7 +64,7 @@ namespace {
 Finished run_with(const TempDir& dir, const std::string& losses) {
     write_corpus(dir / "corpus");
     const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 1\n", losses);
-    return run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+    return run_with_test_plugins(dir.path(), exp);
 }
 
 TEST(PluginErrors, ADetachedLossStopsTheRunNamingThePlugin) {

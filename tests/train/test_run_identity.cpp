@@ -170,8 +170,7 @@ TEST(RunIdentity, ARunWithoutOneOptimizerStepFailsNamingTheTerm) {
     const fs::path exp = write_experiment(dir.path(), "exp.toml", "epochs = 2\nmax_non_finite_steps = 100\n",
                                           "[[loss]]\nplugin = \"mag_l1\"\n[[loss]]\nname = \"broken\"\n"
                                           "plugin = \"scripted\"\nweight = 10.0\nper_epoch = [1e308]\n");
-    const Finished f = run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db", "--plugin-path",
-                                                test_plugin_dir().string()});
+    const Finished f = run_with_test_plugins(dir.path(), exp);
     EXPECT_EQ(f.exit_code, 1) << f.out << f.err;
     EXPECT_NE(f.out.find("warning: non-finite total loss at epoch 1 step 1 (broken = inf)"), std::string::npos) << f.out;
     store::RunStore db(dir / "runs.db", store::OpenMode::kReadOnly);

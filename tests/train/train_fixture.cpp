@@ -11,6 +11,10 @@ fs::path run_dir(const fs::path& db, int64_t run_id) {
 
 fs::path test_plugin_dir() { return DISTILL_TRAIN_TEST_PLUGIN_DIR; }
 
+Finished run_with_test_plugins(const fs::path& dir, const fs::path& experiment) {
+    return run_distill(dir, {"run", experiment.string(), "--db", "runs.db", "--plugin-path", test_plugin_dir().string()});
+}
+
 int nobody_uid() {
     const passwd* entry = ::getpwnam("nobody");
     return entry != nullptr ? static_cast<int>(entry->pw_uid) : 65534;

@@ -29,6 +29,9 @@ fs::path run_dir(const fs::path& db, int64_t run_id);
 // Where the test plugins were built (passed with --plugin-path).
 fs::path test_plugin_dir();
 
+// `distill run EXP --db runs.db --plugin-path <test plugins>` in `dir`.
+Finished run_with_test_plugins(const fs::path& dir, const fs::path& experiment);
+
 // The uid of `nobody` (65534 when not found).
 int nobody_uid();
 
