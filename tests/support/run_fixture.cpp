@@ -60,9 +60,14 @@ void write_corpus(const fs::path& dir) {
     }
 }
 
+std::string test_device() {
+    const char* device = std::getenv("DISTILL_TEST_DEVICE");
+    return device != nullptr && *device != '\0' ? device : "cpu";
+}
+
 std::string experiment_text(const fs::path& root, const std::string& train_keys, const std::string& losses) {
     std::ostringstream t;
-    t << "name = \"train-test\"\nseed = 7\ndevice = \"cpu\"\nthreads = 1\n\n"
+    t << "name = \"train-test\"\nseed = 7\ndevice = \"" << test_device() << "\"\nthreads = 1\n\n"
       << "[data]\ndir = \"" << (root / "corpus").string() << "\"\n"
       << "cache_dir = \"" << (root / "cache").string() << "\"\n"
       << "sample_rate = 16000\nchunk_seconds = 0.5\nn_fft = 512\nhop_length = 128\nn_mels = 32\n"

@@ -26,11 +26,15 @@ constexpr int64_t kTrainChunks = 12;
 constexpr int64_t kBatchSize = 4;
 constexpr int64_t kStepsPerEpoch = kTrainChunks / kBatchSize;  // 3, no remainder
 
+// The device the binary's tests train on: $DISTILL_TEST_DEVICE ("cuda" on
+// the GPU machine, .ci/gpu/run test-cuda), else "cpu".
+std::string test_device();
+
 // The experiment text: corpus and cache under `root` (a run's files go
 // beside its database, the default), model
 // conv_vae with latent_dim 8 on 32 mel bands x 63 frames, batch 4, seed 7,
-// one CPU thread, `train_keys` appended to [train], `losses` ([[loss]]
-// tables) appended at the end.
+// one CPU thread, on test_device(), `train_keys` appended to [train],
+// `losses` ([[loss]] tables) appended at the end.
 std::string experiment_text(const fs::path& root, const std::string& train_keys, const std::string& losses);
 // Writes it to root/name and returns the path.
 fs::path write_experiment(const fs::path& root, const std::string& name, const std::string& train_keys,

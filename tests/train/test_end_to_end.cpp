@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 namespace distill::train::testing {
@@ -56,7 +57,8 @@ TEST_F(EndToEnd, CompletesWithFallingLossAndConsistentRows) {
     const Finished f = run_distill(dir.path(), {"run", exp.string(), "--db", "runs.db"});
     ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
     // Counts agree with their nouns (issue 18: "1 threads").
-    EXPECT_NE(f.out.find("device cpu, 1 thread\n"), std::string::npos) << f.out;
+    EXPECT_NE(f.out.find("device " + test_device()), std::string::npos) << f.out;
+    EXPECT_NE(f.out.find(", 1 thread\n"), std::string::npos) << f.out;
 
     store::RunStore store(dir / "runs.db");
     const auto run = store.find_run(1);
@@ -156,6 +158,20 @@ TEST_F(EndToEnd, SameSeedOnCpuGivesIdenticalStepRows) {
         EXPECT_EQ(a[i].if_recon_loss, b[i].if_recon_loss) << where(a[i]);
         EXPECT_EQ(a[i].learning_rate, b[i].learning_rate) << where(a[i]);
     }
+}
+
+// The GPU machine runs this suite again with DISTILL_TEST_DEVICE=cuda
+// (.ci/gpu/run test-cuda): every experiment the tests write must follow it.
+TEST(TestDevice, ExperimentsTrainOnDistillTestDevice) {
+    const char* before = std::getenv("DISTILL_TEST_DEVICE");
+    const std::string saved = before != nullptr ? before : "";
+    ::setenv("DISTILL_TEST_DEVICE", "cuda:1", 1);
+    const std::string on_gpu = experiment_text("/tmp/x", "", "");
+    ::unsetenv("DISTILL_TEST_DEVICE");
+    const std::string by_default = experiment_text("/tmp/x", "", "");
+    if (before != nullptr) ::setenv("DISTILL_TEST_DEVICE", saved.c_str(), 1);
+    EXPECT_NE(on_gpu.find("\ndevice = \"cuda:1\"\n"), std::string::npos) << on_gpu;
+    EXPECT_NE(by_default.find("\ndevice = \"cpu\"\n"), std::string::npos) << by_default;
 }
 
 }  // namespace

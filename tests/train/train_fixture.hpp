@@ -20,6 +20,7 @@ using test_support::kStepsPerEpoch;
 using test_support::kTrainChunks;
 using test_support::run_distill;
 using test_support::TempDir;
+using test_support::test_device;
 using test_support::write_corpus;
 using test_support::write_experiment;
 
