@@ -7,7 +7,7 @@
 //            a step's time (data, forward, losses, metrics, backward, optimizer)
 //   bare     forward + backward of recon.mean() + AdamW: the model alone
 //   compare  bare then full, and the ratio full / bare
-//   pair     two of bare|phases|phases-unset|full (--pair A,B), one step of each in turn
+//   pair     two of bare|phases|phases-zeroed|full (--pair A,B), one step of each in turn
 //            in one process: the per-step ratio B / A
 //   trainer  the real train::Trainer (one epoch, no-op sink): its own
 //            per-step times (step_time_s of the step rows) and the time
@@ -23,6 +23,7 @@
 #include "plugins/plugin_registry.hpp"
 #include "train/checkpoint.hpp"
 #include "train/metrics_sink.hpp"
+#include "train/optimizer_step.hpp"
 #include "train/trainer.hpp"
 #include "train/loss_values.hpp"
 #include "train/weighted_losses.hpp"
@@ -204,14 +205,14 @@ double median(std::vector<double> v) {
 double minimum(const std::vector<double>& v) { return v.empty() ? NAN : *std::min_element(v.begin(), v.end()); }
 
 // One model + optimizer stepping on demand: `bare`, `phases` (the full step
-// written out here, phase by phase), `phases-unset` (the same, gradients
-// reset to undefined instead of zero-filled: what Python's
-// zero_grad(set_to_none=True) does) or `full` (the trainer's own
-// train_step). Each has its own model and optimizer.
+// written out here, phase by phase; gradients reset to undefined before each
+// step, as the trainer does), `phases-zeroed` (the same with the gradients
+// zero-filled instead, as LibTorch 1.13's zero_grad() does) or `full` (the
+// trainer's own train_step). Each has its own model and optimizer.
 class Stepper {
 public:
     Stepper(Setup& s, const Options& o, const std::string& kind, bool sync_phases)
-        : s_(s), o_(o), bare_(kind == "bare"), real_step_(kind == "full"), unset_grads_(kind == "phases-unset"),
+        : s_(s), o_(o), bare_(kind == "bare"), real_step_(kind == "full"), zero_grads_(kind == "phases-zeroed"),
           model_(s.registry.require(s.exp.model.plugin, DISTILL_KIND_MODEL), s.exp.model.params, s.device.str()),
           timer_{s.device, sync_phases} {
         model_.set_training(true);
@@ -248,10 +249,12 @@ public:
         if (real_step_) {
             trainer_->train_step(batch, epoch, i, o_.warmup + o_.steps, t.lr);
         } else {
-            if (unset_grads_)
-                for (auto& p : params_) p.mutable_grad().reset();
-            else
-                optimizer_->zero_grad();
+            if (zero_grads_) {
+                for (auto& p : params_)
+                    if (p.grad().defined()) p.mutable_grad().detach_().zero_();
+            } else {
+                train::reset_gradients(params_);
+            }
             TensorMap inputs = model_.forward({{"x", batch}});
             phase[kForward] = timer_.lap();
             if (bare_) {
@@ -294,7 +297,7 @@ public:
 private:
     Setup& s_;
     const Options& o_;
-    bool bare_, real_step_, unset_grads_;
+    bool bare_, real_step_, zero_grads_;
     host::ModelInstance model_;
     train::WeightedLosses losses_;
     std::vector<at::Tensor> params_;
@@ -361,8 +364,8 @@ void run_pair(Setup& s, const Options& o) {
     const size_t comma = o.pair.find(',');
     const std::string a = o.pair.substr(0, comma), b = comma == std::string::npos ? "" : o.pair.substr(comma + 1);
     for (const std::string& k : {a, b})
-        if (k != "bare" && k != "phases" && k != "phases-unset" && k != "full")
-            usage("--pair wants two of bare, phases, phases-unset, full, got '" + o.pair + "'");
+        if (k != "bare" && k != "phases" && k != "phases-zeroed" && k != "full")
+            usage("--pair wants two of bare, phases, phases-zeroed, full, got '" + o.pair + "'");
     Stepper first(s, o, a, false), second(s, o, b, false);
     const at::Tensor order = at::randperm(s.items.size(0), at::TensorOptions().dtype(at::kLong)).to(s.device);
     std::vector<double> ratio, cpu_ratio;
@@ -458,7 +461,7 @@ void run_checkpoint(Setup& s, const Options& o) {
                                               .eps(t.eps)
                                               .weight_decay(t.weight_decay));
     const at::Tensor batch = s.items.slice(0, 0, o.batch);
-    optimizer.zero_grad();
+    train::reset_gradients(params);
     model.forward({{"x", batch}}).at("recon").mean().backward();
     optimizer.step();
     int64_t numel = 0;

@@ -1,7 +1,10 @@
 #include "train/checkpoint.hpp"
 
+#include "train/optimizer_step.hpp"
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
@@ -21,23 +24,32 @@ at::Tensor string_tensor(const std::string& text) {
     return t;
 }
 std::string tensor_string(const at::Tensor& t) {
-    const at::Tensor c = t.contiguous();
+    const at::Tensor c = t.cpu().contiguous();
     return std::string(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
 }
 at::Tensor doubles(const std::vector<double>& values) {
     return at::tensor(values.empty() ? std::vector<double>{} : values, at::kDouble);
 }
 std::vector<double> to_vector(const at::Tensor& t) {
-    const at::Tensor c = t.to(at::kDouble).contiguous();
+    const at::Tensor c = t.to(at::kCPU, at::kDouble).contiguous();
     return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 at::Tensor scalar(double v) { return at::tensor({v}, at::kDouble); }
 at::Tensor scalar(int64_t v) { return at::tensor({v}, at::kLong); }
 
+// Where the model lives: the device the optimizer state is loaded onto.
+at::Device device_of(const NamedTensors& parameters) {
+    return parameters.empty() ? at::Device(at::kCPU) : parameters.front().second.device();
+}
+
+// On a GPU, dropout masks and the reparameterisation noise come from the
+// device's own generator; a resumed run must continue its sequence too.
+at::Generator cuda_generator(const at::Device& device) { return at::globalContext().defaultGenerator(device); }
+
 at::Tensor read(torch::serialize::InputArchive& archive, const std::string& key, const fs::path& file) {
     at::Tensor t;
     if (!archive.try_read(key, t)) throw CheckpointError("checkpoint " + file.string() + " has no '" + key + "'");
-    return t;
+    return t.cpu();  // the archive is loaded onto the model's device; what is read here is used on the host
 }
 
 }  // namespace
@@ -63,6 +75,8 @@ void save_checkpoint(const fs::path& file, const NamedTensors& parameters, const
         archive.write("optimizer", optimizer_archive);
     }
     archive.write("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+    const at::Device device = device_of(parameters);
+    if (device.is_cuda()) archive.write("rng.cuda", cuda_generator(device).get_state());
     archive.write("position.epoch", scalar(p.epoch));
     archive.write("position.next_step", scalar(p.next_step));
     if (p.permutation.defined()) archive.write("position.permutation", p.permutation.cpu());
@@ -88,8 +102,9 @@ void save_checkpoint(const fs::path& file, const NamedTensors& parameters, const
 CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& parameters, const NamedTensors& buffers,
                                   torch::optim::Optimizer* optimizer, const std::string& expected_uuid) {
     torch::serialize::InputArchive archive;
+    const at::Device device = device_of(parameters);
     try {
-        archive.load_from(file.string());
+        archive.load_from(file.string(), device);  // a GPU run's checkpoint loads on a CPU-only machine too
     } catch (const std::exception& e) {
         throw CheckpointError("cannot read checkpoint " + file.string() + " (damaged or not a checkpoint)");
     }
@@ -126,14 +141,32 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
             if (!archive.try_read("optimizer", optimizer_archive))
                 throw CheckpointError("checkpoint " + file.string() + " holds no optimizer state");
             optimizer->load(optimizer_archive);
+            try {
+                check_optimizer_state(*optimizer, parameters);
+            } catch (const std::exception& e) {
+                throw CheckpointError("checkpoint " + file.string() + ": its optimizer state does not fit this model: " +
+                                      e.what() + ". (A checkpoint written with LibTorch 1.x reads so with 2.2 or "
+                                      "later: resume it with the LibTorch that wrote it.)");
+            }
         }
         at::Generator generator = at::detail::getDefaultCPUGenerator();
         {
             std::lock_guard<std::mutex> lock(generator.mutex());
             generator.set_state(read(archive, "rng.cpu", file));
         }
-
         CheckpointContent content;
+        at::Tensor cuda_state;
+        const bool has_cuda_state = archive.try_read("rng.cuda", cuda_state);
+        if (device.is_cuda() && has_cuda_state) {
+            at::Generator generator = cuda_generator(device);
+            std::lock_guard<std::mutex> lock(generator.mutex());
+            generator.set_state(cuda_state.cpu());
+        } else if (device.is_cuda() != has_cuda_state) {
+            content.notes.push_back(std::string("checkpoint ") + file.filename().string() + " was written on " +
+                                    (has_cuda_state ? "a GPU" : "the CPU") + " and the run continues on " +
+                                    (device.is_cuda() ? "a GPU" : "the CPU") +
+                                    ": its random draws (dropout, sampling) differ from an uninterrupted run's");
+        }
         content.run_uuid = uuid;
         TrainingPosition& p = content.position;
         p.epoch = read(archive, "position.epoch", file).item<int64_t>();

@@ -51,6 +51,7 @@ struct CheckpointContent {
     TrainingPosition position;
     data::NormStats norm;
     std::string config_text;  // the resolved experiment, for generation and audits
+    std::vector<std::string> notes;  // on loading: what a resumed run should be told
 };
 
 // Writes atomically (temporary file + rename). `optimizer` may be null for a
@@ -59,10 +60,12 @@ void save_checkpoint(const std::filesystem::path& file, const NamedTensors& para
                      torch::optim::Optimizer* optimizer, const CheckpointContent& content);
 
 // Restores parameters and buffers in place (names must match), the optimizer
-// state when given, and the CPU RNG state; returns the rest. Throws
+// state when given (onto the parameters' device), and the RNG state (the
+// CPU's, and the GPU's when the run is on one); returns the rest. Throws
 // CheckpointError naming the file for a damaged file, a newer format, a
 // checkpoint of another run than `expected_uuid` (checked before anything is
-// restored; empty = any run), or a model whose parameters do not match.
+// restored; empty = any run), a model whose parameters do not match, or an
+// optimizer state that does not fit them.
 CheckpointContent load_checkpoint(const std::filesystem::path& file, const NamedTensors& parameters,
                                   const NamedTensors& buffers, torch::optim::Optimizer* optimizer,
                                   const std::string& expected_uuid);

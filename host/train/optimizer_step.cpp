@@ -37,6 +37,10 @@ void clip_gradient_norm(const std::vector<at::Tensor>& parameters, double max_no
     for (auto& g : grads) g.data().mul_(coef);
 }
 
+void reset_gradients(const std::vector<at::Tensor>& parameters) {
+    for (auto p : parameters) p.mutable_grad().reset();
+}
+
 namespace {
 
 // The optimizer keeps a parameter's state under a key made from its
@@ -119,6 +123,29 @@ std::unique_ptr<MaskedAdamStep::Moments> moments_of(torch::optim::Optimizer& opt
     return out;
 }
 
+template <class ParamState>
+void check_states(torch::optim::Optimizer& optimizer, const NamedTensors& names) {
+    auto& states = optimizer.state();
+    const std::vector<at::Tensor>& params = optimizer.param_groups().at(0).params();
+    size_t owned = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+        const auto found = states.find(state_key<std::decay_t<decltype(states)>>(params[i]));
+        if (found == states.end()) continue;  // never stepped yet: torch makes it at the first step
+        ++owned;
+        const std::string name = "parameter '" + (i < names.size() ? names[i].first : std::to_string(i)) + "'";
+        const auto* state = dynamic_cast<const ParamState*>(found->second.get());
+        if (state == nullptr) throw std::runtime_error(name + " has no Adam state");
+        for (const at::Tensor& moment : {state->exp_avg(), state->exp_avg_sq()})
+            if (!moment.defined() || !moment.sizes().equals(params[i].sizes()))
+                throw std::runtime_error(name + " has moments of shape " +
+                                         (moment.defined() ? c10::str(moment.sizes()) : std::string("(none)")) +
+                                         ", the parameter " + c10::str(params[i].sizes()));
+    }
+    if (owned != states.size())
+        throw std::runtime_error(std::to_string(states.size() - owned) + " of " + std::to_string(states.size()) +
+                                 " states belong to no parameter of this model");
+}
+
 // Adam's and AdamW's options hold the same fields under different types.
 struct AdamSettings {
     double lr, beta1, beta2, eps, weight_decay;
@@ -132,6 +159,16 @@ AdamSettings settings_of(torch::optim::OptimizerOptions& options) {
 }
 
 }  // namespace
+
+void check_optimizer_state(torch::optim::Optimizer& optimizer, const NamedTensors& names) {
+    if (optimizer.param_groups().size() != 1) throw std::runtime_error("one parameter group expected");
+    if (dynamic_cast<torch::optim::AdamW*>(&optimizer) != nullptr)
+        check_states<torch::optim::AdamWParamState>(optimizer, names);
+    else if (dynamic_cast<torch::optim::Adam*>(&optimizer) != nullptr)
+        check_states<torch::optim::AdamParamState>(optimizer, names);
+    else
+        throw std::logic_error("check_optimizer_state: the optimizer is neither Adam nor AdamW");
+}
 
 // Every operation below is the one torch's Adam/AdamW step makes, with its
 // host-side scalars (the bias corrections of this step's count, the decay

@@ -34,6 +34,22 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const experiment::TrainS
 // bits), without its final read-back of the norm.
 void clip_gradient_norm(const std::vector<at::Tensor>& parameters, double max_norm);
 
+// Drops every gradient before a step's backward: what zero_grad(set_to_none
+// = true) does, the default of LibTorch 2.x and of Python's optimizers,
+// where LibTorch 1.13's zero_grad() zero-fills. Written out so a step means
+// the same with either LibTorch: a parameter no loss reaches in this step
+// has no gradient, and neither torch's step nor MaskedAdamStep moves it (no
+// weight decay, no momentum). Reached parameters get the same bits either way.
+void reset_gradients(const std::vector<at::Tensor>& parameters);
+
+// After an optimizer state is loaded: every state belongs to one of the
+// optimizer's parameters (`names`, in its order, say which) and is Adam's or
+// AdamW's with moments of that parameter's shape. Throws
+// std::runtime_error saying which parameter is wrong otherwise. (A 1.x
+// checkpoint read by LibTorch 2.2 or later gives such a state: 1.x keys the
+// state by a hex string of a pointer, 2.2 parses its keys as decimal.)
+void check_optimizer_state(torch::optim::Optimizer& optimizer, const NamedTensors& names);
+
 // Adam / AdamW (as `optimizer` is, with its options read at every step) on
 // the optimizer's own moment tensors, with the step counts on the device.
 // step(finite) changes parameters, moments and counts only where `finite`

@@ -86,6 +86,7 @@ void Trainer::set_learning_rate(double lr) {
 
 void Trainer::resume_from(const fs::path& file) {
     CheckpointContent content = load_checkpoint(file, parameters_, buffers_, optimizer_.get(), config_.run_uuid);
+    for (const std::string& note : content.notes) warn(note);
     position_ = content.position;
     masked_step_.reset();  // its step counts come from the optimizer state just loaded
     if (position_.permutation.defined()) position_.permutation = position_.permutation.to(config_.device);
@@ -99,7 +100,7 @@ double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step,
 
 void Trainer::launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr) {
     const auto started = Clock::now();
-    optimizer_->zero_grad();
+    reset_gradients(optimizer_->param_groups()[0].params());
     TensorMap inputs = model_.forward({{"x", batch}});
     inputs["target"] = batch;
     const distill_step_context context{sizeof(distill_step_context), epoch, config_.train.epochs, step,
@@ -278,7 +279,7 @@ void Trainer::checkpoint(const std::string& why) {
     sink_.flush();
     const fs::path file = config_.checkpoint_dir / checkpoint_name(position_.epoch, position_.next_step);
     save_checkpoint(file, parameters_, buffers_, optimizer_.get(),
-                    {config_.run_uuid, position_, config_.norm, config_.config_text});
+                    {config_.run_uuid, position_, config_.norm, config_.config_text, {}});
     sink_.file_written("checkpoint", file);
     sink_.event({position_.epoch, position_.next_step, "checkpoint", why + ": " + file.string(),
                  nlohmann::json{{"path", file.string()}, {"epoch", position_.epoch}, {"next_step", position_.next_step}}
@@ -290,7 +291,7 @@ void Trainer::checkpoint(const std::string& why) {
 // (a third of a step checkpoint), for generation rather than resuming.
 void Trainer::save_weights(const std::string& kind, int64_t epoch, const std::string& message) {
     const fs::path file = config_.checkpoint_dir / (kind + ".pt");
-    save_checkpoint(file, parameters_, buffers_, nullptr, {config_.run_uuid, position_, config_.norm, config_.config_text});
+    save_checkpoint(file, parameters_, buffers_, nullptr, {config_.run_uuid, position_, config_.norm, config_.config_text, {}});
     sink_.file_written(kind, file);
     sink_.event({epoch, -1, "checkpoint", message + ": " + file.string(),
                  nlohmann::json{{"path", file.string()}, {kind, true}}.dump()});
