@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/serialization/import.h>
 #include <torch/serialize/output-archive.h>
 
 #include <fstream>
@@ -111,6 +113,28 @@ TEST(Checkpoint, AnotherRunsCheckpointIsRefusedAndNothingIsLoaded) {
     EXPECT_TRUE(at::equal(other.params[0].second, before));
     const CheckpointContent c = load_checkpoint(file, other.params, other.buffers, nullptr, kRun);
     EXPECT_EQ(c.run_uuid, kRun);
+}
+
+// A run on a GPU keeps the device generator's state too ("rng.cuda"). A
+// checkpoint that has one, resumed on the CPU, still loads, and says that
+// the random draws will differ from an uninterrupted run's; a CPU
+// checkpoint resumed on the CPU says nothing.
+TEST(Checkpoint, AGpuCheckpointResumedOnTheCpuSaysTheDrawsDiffer) {
+    const testing::TempDir dir;
+    Tensors saved;
+    const auto file = dir / checkpoint_name(1, 0);
+    save_checkpoint(file, saved.params, saved.buffers, nullptr, content_at(1, 0));
+    Tensors loaded;
+    EXPECT_TRUE(load_checkpoint(file, loaded.params, loaded.buffers, nullptr, kRun).notes.empty());
+
+    torch::jit::Module archive = torch::jit::load(file.string());  // what save_checkpoint wrote, plus a GPU's state
+    archive.register_parameter("rng.cuda", at::zeros({16}, at::kByte), /*is_buffer=*/false);
+    archive.save(file.string());
+    const CheckpointContent c = load_checkpoint(file, loaded.params, loaded.buffers, nullptr, kRun);
+    ASSERT_EQ(c.notes.size(), 1u);
+    EXPECT_EQ(c.notes[0], "checkpoint ckpt-e0001-s00000.pt was written on a GPU and the run continues on the CPU: its "
+                          "random draws (dropout, sampling) differ from an uninterrupted run's");
+    EXPECT_TRUE(at::equal(loaded.params[0].second, saved.params[0].second));
 }
 
 TEST(Checkpoint, NamesEncodeThePosition) {
