@@ -134,8 +134,8 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
         };
         collect(parameters, "param.", "parameter");
         collect(buffers, "buffer.", "buffer");
-        at::NoGradGuard no_grad;
-        for (auto& [target, saved] : copies) target.copy_(saved);
+        // The optimizer state is checked before the model is touched too (the
+        // optimizer is the trainer's own, and a refused resume discards it).
         if (optimizer != nullptr) {
             torch::serialize::InputArchive optimizer_archive;
             if (!archive.try_read("optimizer", optimizer_archive))
@@ -145,10 +145,12 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
                 check_optimizer_state(*optimizer, parameters);
             } catch (const std::exception& e) {
                 throw CheckpointError("checkpoint " + file.string() + ": its optimizer state does not fit this model: " +
-                                      e.what() + ". (A checkpoint written with LibTorch 1.x reads so with 2.2 or "
-                                      "later: resume it with the LibTorch that wrote it.)");
+                                      e.what() + " (one cause: a checkpoint written with LibTorch 1.x and read with "
+                                      "2.2 or later, which reads the state's keys differently)");
             }
         }
+        at::NoGradGuard no_grad;
+        for (auto& [target, saved] : copies) target.copy_(saved);
         at::Generator generator = at::detail::getDefaultCPUGenerator();
         {
             std::lock_guard<std::mutex> lock(generator.mutex());
@@ -161,11 +163,15 @@ CheckpointContent load_checkpoint(const fs::path& file, const NamedTensors& para
             at::Generator generator = cuda_generator(device);
             std::lock_guard<std::mutex> lock(generator.mutex());
             generator.set_state(cuda_state.cpu());
-        } else if (device.is_cuda() != has_cuda_state) {
-            content.notes.push_back(std::string("checkpoint ") + file.filename().string() + " was written on " +
-                                    (has_cuda_state ? "a GPU" : "the CPU") + " and the run continues on " +
-                                    (device.is_cuda() ? "a GPU" : "the CPU") +
-                                    ": its random draws (dropout, sampling) differ from an uninterrupted run's");
+        } else if (has_cuda_state) {
+            content.notes.push_back("checkpoint " + file.filename().string() +
+                                    " was written on a GPU and the run continues on the CPU: its random draws "
+                                    "(dropout, sampling) differ from an uninterrupted run's");
+        } else if (device.is_cuda()) {
+            content.notes.push_back("checkpoint " + file.filename().string() +
+                                    " holds no GPU random state (written on the CPU, or by an older distill): the run "
+                                    "continues on a GPU with random draws (dropout, sampling) that differ from an "
+                                    "uninterrupted run's");
         }
         content.run_uuid = uuid;
         TrainingPosition& p = content.position;

@@ -1,12 +1,15 @@
 // Checkpoint files: a round trip restores tensors and position; a damaged
 // file or a newer format is refused with the reason, naming the file.
 #include "train/checkpoint.hpp"
+#include "train/optimizer_step.hpp"
 #include "train_fixture.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/serialization/import.h>
+#include <torch/optim/adamw.h>
 #include <torch/serialize/output-archive.h>
 
 #include <fstream>
@@ -135,6 +138,34 @@ TEST(Checkpoint, AGpuCheckpointResumedOnTheCpuSaysTheDrawsDiffer) {
     EXPECT_EQ(c.notes[0], "checkpoint ckpt-e0001-s00000.pt was written on a GPU and the run continues on the CPU: its "
                           "random draws (dropout, sampling) differ from an uninterrupted run's");
     EXPECT_TRUE(at::equal(loaded.params[0].second, saved.params[0].second));
+}
+
+// On a GPU the device generator's state travels with the checkpoint and the
+// optimizer state is loaded onto the GPU. It needs one: it runs on the GPU
+// machine (docs/gpu.md) and is skipped elsewhere.
+TEST(Checkpoint, OnAGpuTheDeviceRandomSequenceContinues) {
+    if (!at::hasCUDA()) GTEST_SKIP() << "this LibTorch sees no GPU";
+    const at::TensorOptions gpu = at::TensorOptions().device(at::Device(at::kCUDA, 0));
+    const testing::TempDir dir;
+    const NamedTensors params{{"w", at::randn({3, 4}, gpu).requires_grad_(true)}};
+    const experiment::TrainSpec spec;
+    const auto optimizer = make_optimizer(spec, params);
+    (params[0].second * params[0].second).sum().backward();
+    optimizer->step();
+    at::manual_seed(3);
+    const auto file = dir / checkpoint_name(1, 0);
+    save_checkpoint(file, params, {}, optimizer.get(), content_at(1, 0));
+    const at::Tensor next = at::randn({8}, gpu);
+
+    at::manual_seed(99);
+    const NamedTensors resumed{{"w", at::zeros({3, 4}, gpu).requires_grad_(true)}};
+    const auto resumed_optimizer = make_optimizer(spec, resumed);
+    const CheckpointContent c = load_checkpoint(file, resumed, {}, resumed_optimizer.get(), kRun);
+    EXPECT_TRUE(c.notes.empty());
+    EXPECT_TRUE(at::equal(at::randn({8}, gpu), next)) << "the GPU's random sequence continues where it was saved";
+    ASSERT_EQ(resumed_optimizer->state().size(), 1u);
+    for (const auto& [key, state] : resumed_optimizer->state())
+        EXPECT_TRUE(static_cast<const torch::optim::AdamWParamState&>(*state).exp_avg().is_cuda());
 }
 
 TEST(Checkpoint, NamesEncodeThePosition) {

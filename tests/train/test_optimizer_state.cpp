@@ -157,6 +157,7 @@ TEST(CheckOptimizerState, ACheckpointWhoseStateDoesNotFitIsRefused) {
     save_checkpoint(file, saved.named, {}, other.get(), content);
 
     TwoParameters resumed;
+    const at::Tensor before = resumed.named[0].second.detach().clone();
     try {
         load_checkpoint(file, resumed.named, {}, resumed.opt.get(), content.run_uuid);
         FAIL() << "loaded";
@@ -167,6 +168,7 @@ TEST(CheckOptimizerState, ACheckpointWhoseStateDoesNotFitIsRefused) {
                   std::string::npos)
             << message;
     }
+    EXPECT_TRUE(at::equal(resumed.named[0].second, before)) << "the model is untouched by a refused checkpoint";
 }
 
 }  // namespace
