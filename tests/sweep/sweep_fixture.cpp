@@ -1,5 +1,6 @@
 #include "sweep_fixture.hpp"
 
+#include "support/run_fixture.hpp"
 #include "support/shell.hpp"
 
 #include <sndfile.h>
@@ -46,6 +47,7 @@ void write_wav(const fs::path& path, double freq, unsigned seed) {
 std::string experiment_toml(const std::string& name, const std::string& sweep) {
     return "name = \"" + name + "\"\n"
            "seed = 0\n"
+           "device = \"" + test_support::test_device() + "\"\n"
            "threads = 1\n"
            "[data]\n"
            "dir = \"corpus\"\n"
