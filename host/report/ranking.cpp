@@ -17,7 +17,6 @@ const std::set<std::string> kEpochNonMetrics = {"run_id", "epoch", "total_epochs
 // run_summary columns holding text: they sort, but rank nothing.
 const std::set<std::string> kSummaryText = {"experiment", "status", "params", "started_at", "ended_at"};
 
-
 std::string quoted(const std::string& identifier) {
     std::string out = "\"";
     for (char c : identifier) out += c == '"' ? std::string("\"\"") : std::string(1, c);

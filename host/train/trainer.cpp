@@ -100,7 +100,8 @@ double Trainer::train_step(const at::Tensor& batch, int64_t epoch, int64_t step,
 
 void Trainer::launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, int64_t steps_per_epoch, double lr) {
     const auto started = Clock::now();
-    reset_gradients(optimizer_->param_groups()[0].params());
+    const std::vector<at::Tensor>& params = optimizer_->param_groups()[0].params();
+    reset_gradients(params);
     TensorMap inputs = model_.forward({{"x", batch}});
     inputs["target"] = batch;
     const distill_step_context context{sizeof(distill_step_context), epoch, config_.train.epochs, step,
@@ -110,12 +111,14 @@ void Trainer::launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, 
     // total is a constant: there is nothing to step on.
     const bool attempted = result.total.requires_grad();
     PendingStep pending{layout_of(result), {}, std::nullopt, epoch, step, steps_per_epoch, lr, attempted, started, 0.0};
+    const auto backward_and_clip = [&] {
+        result.total.backward();
+        if (config_.train.grad_clip > 0) clip_gradient_norm(params, config_.train.grad_clip);
+    };
     if (!sync_free_) {
         pending.values = read_loss_values(result);
         if (attempted && std::isfinite(pending.values->total)) {
-            result.total.backward();
-            if (config_.train.grad_clip > 0)
-                clip_gradient_norm(optimizer_->param_groups().at(0).params(), config_.train.grad_clip);
+            backward_and_clip();
             optimizer_->step();
         }
     } else {
@@ -124,9 +127,7 @@ void Trainer::launch_step(const at::Tensor& batch, int64_t epoch, int64_t step, 
             // A non-finite total still runs backward (its gradients are NaN or
             // inf); the masked step then changes nothing.
             const at::Tensor finite = at::isfinite(result.total.detach());
-            result.total.backward();
-            if (config_.train.grad_clip > 0)
-                clip_gradient_norm(optimizer_->param_groups().at(0).params(), config_.train.grad_clip);
+            backward_and_clip();
             if (!masked_step_) masked_step_ = std::make_unique<MaskedAdamStep>(*optimizer_);
             masked_step_->step(finite);
         }
@@ -270,6 +271,15 @@ void Trainer::write_epoch_row(int64_t epoch, double train_loss, const Validation
                                       position_.best_epoch == epoch});
 }
 
+CheckpointContent Trainer::content_to_save() const {
+    CheckpointContent content;
+    content.run_uuid = config_.run_uuid;
+    content.position = position_;
+    content.norm = config_.norm;
+    content.config_text = config_.config_text;
+    return content;
+}
+
 // The rows up to this position are committed before the file exists, and the
 // file is recorded only once it is complete: a recorded checkpoint never runs
 // ahead of the database.
@@ -278,8 +288,7 @@ void Trainer::checkpoint(const std::string& why) {
     if (masked_step_) masked_step_->store_step_counts();
     sink_.flush();
     const fs::path file = config_.checkpoint_dir / checkpoint_name(position_.epoch, position_.next_step);
-    save_checkpoint(file, parameters_, buffers_, optimizer_.get(),
-                    {config_.run_uuid, position_, config_.norm, config_.config_text, {}});
+    save_checkpoint(file, parameters_, buffers_, optimizer_.get(), content_to_save());
     sink_.file_written("checkpoint", file);
     sink_.event({position_.epoch, position_.next_step, "checkpoint", why + ": " + file.string(),
                  nlohmann::json{{"path", file.string()}, {"epoch", position_.epoch}, {"next_step", position_.next_step}}
@@ -291,7 +300,7 @@ void Trainer::checkpoint(const std::string& why) {
 // (a third of a step checkpoint), for generation rather than resuming.
 void Trainer::save_weights(const std::string& kind, int64_t epoch, const std::string& message) {
     const fs::path file = config_.checkpoint_dir / (kind + ".pt");
-    save_checkpoint(file, parameters_, buffers_, nullptr, {config_.run_uuid, position_, config_.norm, config_.config_text, {}});
+    save_checkpoint(file, parameters_, buffers_, nullptr, content_to_save());
     sink_.file_written(kind, file);
     sink_.event({epoch, -1, "checkpoint", message + ": " + file.string(),
                  nlohmann::json{{"path", file.string()}, {kind, true}}.dump()});

@@ -110,6 +110,7 @@ private:
     ValidationResult validate(int64_t epoch);
     void write_epoch_row(int64_t epoch, double train_loss, const ValidationResult& val, double lr,
                          double epoch_seconds);
+    CheckpointContent content_to_save() const;  // what a checkpoint or best.pt / last.pt holds besides tensors
     void checkpoint(const std::string& why);
     void save_weights(const std::string& kind, int64_t epoch, const std::string& message);
     void prune_checkpoints(size_t keep);
